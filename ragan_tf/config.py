@@ -1,0 +1,217 @@
+"""Experiment configuration: YAML files in `pipelines/` mapped onto dataclasses.
+
+An experiment is four sections (data, model, training, runtime). A YAML file
+sets any subset of their fields; command-line overrides such as
+`--set training.batch_size=16` are applied on top; unknown keys and values of
+the wrong type are errors that name the offending key. The resolved config is
+written next to each run's outputs (`save_config`) so a run can be repeated.
+"""
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import yaml
+
+from ragan_tf.data.age_groups import get_scheme
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be applied."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """What the model trains on.
+
+    `dataset` names a reader (`synthetic` is embedded in the package).
+    `non_face_labels` are the face-parsing classes outside the face mask;
+    the default is LATS's choice (background, hat, earring, necklace, cloth).
+    The `synthetic_*` fields only apply to the synthetic dataset.
+    """
+
+    dataset: str = "synthetic"
+    data_dir: typing.Optional[str] = None
+    image_size: int = 64
+    age_groups: str = "ffhq_aging"
+    non_face_labels: typing.List[int] = dataclasses.field(default_factory=lambda: [0, 14, 15, 16, 18])
+    random_flip: bool = True
+    shuffle_buffer: int = 2048
+    cache: bool = True
+    synthetic_identities: int = 600
+    synthetic_images_per_identity: int = 10
+    synthetic_test_fraction: float = 0.1
+    synthetic_seed: int = 0
+
+    @property
+    def num_age_groups(self):
+        return get_scheme(self.age_groups).num_groups
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Network widths and depths (the paper states none of them; see docs/REPRODUCTION.md)."""
+
+    name: str = "ragan"
+    base_channels: int = 64
+    max_channels: int = 512
+    encoder_downsamples: int = 2
+    encoder_residual_blocks: int = 2
+    modulator_downsamples: int = 3
+    age_code_dim: int = 256
+    decoder_blocks: int = 4
+    discriminator_base_channels: int = 64
+    discriminator_max_channels: int = 512
+    sync_batch_norm: bool = False
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Optimisation; defaults follow the paper (Adam 1e-4, betas 0/0.99, batch 8, 30 epochs)."""
+
+    batch_size: int = 8
+    epochs: int = 30
+    steps_per_epoch: typing.Optional[int] = None
+    validation_steps: typing.Optional[int] = 4
+    learning_rate: float = 1e-4
+    beta_1: float = 0.0
+    beta_2: float = 0.99
+    lambda_adv: float = 1.0
+    lambda_rec: float = 10.0
+    lambda_rec_late: float = 1.0
+    lambda_rec_switch_epoch: int = 10
+    lambda_cyc: float = 1.0
+    r1_gamma: float = 1.0
+    ema_decay: float = 0.999
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    mixed_precision: bool = False
+    sample_every_steps: int = 500
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    """Where and how a run executes.
+
+    `strategy`: `default` (one device), `mirrored` (all local GPUs), `tpu`
+    (`TPUClusterResolver(tpu)`), `multi_worker` (from the `TF_CONFIG`
+    environment variable).
+    """
+
+    strategy: str = "default"
+    tpu: str = ""
+    run_dir: str = "checkpoints/run"
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+
+    def validate(self):
+        """Cross-field checks that a single field's type cannot express."""
+        get_scheme(self.data.age_groups)
+        if not 16 <= self.data.image_size <= 1024:
+            raise ConfigError(f"data.image_size must be in [16, 1024], got {self.data.image_size}.")
+        if self.training.batch_size < 1:
+            raise ConfigError(f"training.batch_size must be positive, got {self.training.batch_size}.")
+        if self.runtime.strategy not in STRATEGIES:
+            raise ConfigError(
+                f"runtime.strategy must be one of {STRATEGIES}, got {self.runtime.strategy!r}."
+            )
+        return self
+
+
+STRATEGIES = ("default", "mirrored", "tpu", "multi_worker")
+
+
+def _coerce(value, field_type, key):
+    """Checks `value` against a field's type hint; ints are accepted for floats."""
+    origin = typing.get_origin(field_type)
+    if origin is typing.Union:
+        inner = [t for t in typing.get_args(field_type) if t is not type(None)][0]
+        return None if value is None else _coerce(value, inner, key)
+    if origin in (list, typing.List):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}.")
+        (item_type,) = typing.get_args(field_type)
+        return [_coerce(item, item_type, f"{key}[{i}]") for i, item in enumerate(value)]
+    if field_type is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if field_type is int and isinstance(value, bool):
+        raise ConfigError(f"{key} must be int, got {value!r}.")
+    if not isinstance(value, field_type):
+        raise ConfigError(
+            f"{key} must be {field_type.__name__}, got {type(value).__name__} {value!r}."
+        )
+    return value
+
+
+def _apply(instance, values, prefix):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {values!r}.")
+    fields = {f.name: f for f in dataclasses.fields(instance)}
+    hints = typing.get_type_hints(type(instance))
+    for key, value in values.items():
+        full_key = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            raise ConfigError(
+                f"Unknown config key {full_key!r}; valid keys here: {sorted(fields)}."
+            )
+        if dataclasses.is_dataclass(hints[key]):
+            _apply(getattr(instance, key), value, full_key)
+        else:
+            setattr(instance, key, _coerce(value, hints[key], full_key))
+
+
+def parse_override(text):
+    """`'training.batch_size=16'` -> `('training.batch_size', 16)` (value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"Override {text!r} must look like section.key=value.")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def _nest(key, value):
+    nested = value
+    for part in reversed(key.split(".")):
+        nested = {part: nested}
+    return nested
+
+
+def load_config(path=None, overrides=()):
+    """Reads a pipeline YAML (or the defaults when `path` is None) and applies overrides.
+
+    Args:
+        path: a YAML file, or None.
+        overrides: strings `section.key=value`.
+
+    Returns:
+        A validated `ExperimentConfig`.
+    """
+    config = ExperimentConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"Config file {str(path)!r} does not exist.")
+        values = yaml.safe_load(path.read_text()) or {}
+        _apply(config, values, "")
+        if "name" not in values:
+            config.name = path.stem
+    for override in overrides:
+        _apply(config, _nest(*parse_override(override)), "")
+    return config.validate()
+
+
+def config_to_dict(config):
+    return dataclasses.asdict(config)
+
+
+def save_config(config, path):
+    """Writes the resolved config as YAML (loadable again with `load_config`)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))

