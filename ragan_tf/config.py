@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from ragan_tf.data.age_groups import get_scheme
+from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS
 
 
 class ConfigError(ValueError):
@@ -34,7 +35,7 @@ class DataConfig:
     data_dir: typing.Optional[str] = None
     image_size: int = 64
     age_groups: str = "ffhq_aging"
-    non_face_labels: typing.List[int] = dataclasses.field(default_factory=lambda: [0, 14, 15, 16, 18])
+    non_face_labels: typing.List[int] = dataclasses.field(default_factory=lambda: list(DEFAULT_NON_FACE_LABELS))
     random_flip: bool = True
     shuffle_buffer: int = 2048
     cache: bool = True

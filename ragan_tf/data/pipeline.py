@@ -16,24 +16,12 @@ only its input pipeline's shard and batches per replica, so it plugs into
 `strategy.distribute_datasets_from_function`.
 """
 
-import numpy as np
 import tensorflow as tf
 
 from ragan_tf.data.age_groups import get_scheme
+from ragan_tf.data.face_mask import face_mask_lookup
 
 SPLIT_ALIASES = {"validation": "test", "val": "test"}
-
-
-def face_mask_lookup(non_face_labels):
-    """A [256] float32 table: 1 for face classes, 0 for `non_face_labels`."""
-    table = np.ones(256, np.float32)
-    table[list(non_face_labels)] = 0.0
-    return table
-
-
-def face_mask_from_parsing(parsing, non_face_labels):
-    """NumPy face mask (float32, same shape as `parsing`) from a parsing map."""
-    return face_mask_lookup(non_face_labels)[np.asarray(parsing)]
 
 
 def load_examples(data_config, split):

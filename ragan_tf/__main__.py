@@ -1,0 +1,4 @@
+from ragan_tf.cli import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,80 @@
+"""Callbacks for `fit`: aging grids (PNG and TensorBoard) and resumption reports."""
+
+import json
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from ragan_tf.sampling import aging_grid
+from ragan_tf.visualization import save_png
+
+
+class AgingGridWriter(keras.callbacks.Callback):
+    """Writes aging grids of a fixed batch with the EMA generator.
+
+    At the end of every epoch: `run_dir/samples/epoch_NNN.png`. Every
+    `every_steps` training steps (0 = never): an image summary in
+    `run_dir/logs/samples` for TensorBoard.
+
+    Args:
+        batch: a batch dict with `image`, `face_mask`, `age_group` (numpy).
+        age_group_labels: column headers, one per age group.
+        run_dir: the run folder.
+        every_steps: TensorBoard image interval in steps.
+    """
+
+    def __init__(self, batch, age_group_labels, run_dir, every_steps=0):
+        super().__init__()
+        self.batch = batch
+        self.age_group_labels = list(age_group_labels)
+        self.run_dir = Path(run_dir)
+        self.every_steps = every_steps
+        self._writer = None
+
+    def _grid(self, title):
+        return aging_grid(
+            self.model.generator_ema,
+            self.batch["image"],
+            self.batch["face_mask"],
+            self.age_group_labels,
+            source_groups=self.batch["age_group"],
+            title=title,
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.every_steps:
+            return
+        step = int(self.model.generator_optimizer.iterations.numpy())
+        if step % self.every_steps:
+            return
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(self.run_dir / "logs" / "samples"))
+        with self._writer.as_default():
+            tf.summary.image("aging_grid", self._grid(f"step {step}")[None], step=step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_png(self._grid(f"epoch {epoch + 1} (EMA generator)"),
+                 self.run_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
+
+
+class ResumeReport(keras.callbacks.Callback):
+    """Says whether `fit` resumed from a backup, and where. Place it after `BackupAndRestore`."""
+
+    def __init__(self, backup_dir, total_epochs):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+        self.total_epochs = total_epochs
+
+    def on_train_begin(self, logs=None):
+        metadata = self.backup_dir / "training_metadata.json"
+        if not metadata.exists():
+            print(f"Starting a new run (no backup in {self.backup_dir}).", flush=True)
+            return
+        epoch = json.loads(metadata.read_text())["epoch"]
+        step = int(self.model.generator_optimizer.iterations.numpy())
+        print(
+            f"Resuming from the backup in {self.backup_dir}: {epoch} of {self.total_epochs} "
+            f"epochs done, generator step {step}.",
+            flush=True,
+        )
