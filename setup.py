@@ -24,6 +24,8 @@ setup(
         # `pip install tensorflow` no longer pulls TensorBoard; the callback needs it.
         "tensorboard>=2.16",
         "tensorflow-datasets>=4.9",
+        # tensorflow-datasets 4.9.x imports it when generating data but does not declare it.
+        "importlib_resources",
         "opencv-python-headless>=4.8",
         "numpy>=1.26",
         "pandas>=2.0",

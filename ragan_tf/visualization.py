@@ -30,7 +30,9 @@ def _text_scale(cell_size):
 
 
 def _label_strip(labels, cell, pad, height, vertical=False):
-    """A white strip with one centred label per cell."""
+    """A white strip with one centred label per cell; `vertical` reads bottom to top."""
+    if vertical:  # rotating counter-clockwise puts the strip's left end at the bottom
+        labels = list(labels)[::-1]
     count = len(labels)
     length = count * (cell + pad) + pad
     strip = np.full((height, length, 3), 255, np.uint8)

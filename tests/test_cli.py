@@ -1,0 +1,50 @@
+import cv2
+import numpy as np
+import pytest
+
+from ragan_tf.cli import main
+from ragan_tf.data.preview import representative_ages, synthetic_preview
+from ragan_tf.data.age_groups import get_scheme
+
+
+def test_show_dataset_writes_a_labelled_grid(tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["show-dataset", "synthetic", "--out", str(out), "--size", "32", "--identities", "3"]) == 0
+    picture = cv2.imread(str(out))
+    assert picture is not None
+    expected = synthetic_preview(32, 3)
+    np.testing.assert_array_equal(picture[..., ::-1], expected)
+    # two panels of 11 columns (input + 10 groups would be 11; here 10 groups + label strip)
+    assert picture.shape[1] > 2 * 10 * 32 and picture.shape[0] > 3 * 32
+    assert "Wrote" in capsys.readouterr().out
+
+
+def test_show_dataset_rows_are_identities_columns_are_ages():
+    from ragan_tf.data import synthetic_faces
+
+    ages = representative_ages(get_scheme("age_cgan"))
+    assert ages[0] == 9.0 and ages[-1] == 75.0  # 0-18 and 60-120 clipped to 90
+    picture = synthetic_preview(32, 2, "age_cgan")
+    face = synthetic_faces.render(1, ages[3], 32).image
+    # the cell of identity 1 at group 3 appears verbatim in the picture
+    found = any(
+        np.array_equal(picture[y : y + 32, x : x + 32], face)
+        for y in range(picture.shape[0] - 31)
+        for x in range(picture.shape[1] // 2 - 31)
+    )
+    assert found
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["show-dataset", "celeba", "--out", "x.png"], "supports the embedded 'synthetic' dataset"),
+        (["show-dataset", "synthetic", "--out", "x.png", "--age-groups", "decades"], "Unknown age-group scheme"),
+        (["train", "no/such/pipeline.yaml"], "does not exist"),
+    ],
+)
+def test_cli_errors_are_clear_and_write_nothing(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
