@@ -56,8 +56,13 @@ def sample_batch(config, num_faces=NUM_SAMPLE_FACES):
     return {key: value.numpy() for key, value in next(iter(dataset)).items()}
 
 
-def train(config, verbose="auto"):
+def train(config, verbose="auto", extra_callbacks=()):
     """Trains (or resumes) the experiment `config` describes.
+
+    Args:
+        config: an `ExperimentConfig`.
+        verbose: Keras `fit` verbosity.
+        extra_callbacks: Keras callbacks to run after the built-in ones.
 
     Returns:
         `(model, history)`: the RAGAN training model and Keras's `History`.
@@ -96,6 +101,7 @@ def train(config, verbose="auto"):
             run_dir,
             every_steps=training.sample_every_steps,
         ),
+        *extra_callbacks,
     ]
     history = model.fit(
         train_data,

@@ -1,0 +1,143 @@
+"""`ragan-tf train` end to end on the tiny pipeline: run folder, resume after kill -9."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from ragan_tf.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "pipelines" / "ragan_synthetic_tiny.yaml"
+
+
+def tiny_overrides(tmp_path, **values):
+    overrides = {"runtime.run_dir": str(tmp_path / "run"), "data.data_dir": str(tmp_path / "tfds"), **values}
+    return [f"{key}={value}" for key, value in overrides.items()]
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAfterEpoch(keras.callbacks.Callback):
+    """Records the training state when epoch `epoch` (0-based) ends, then stops the run."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+        self.state = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.state = optimizer_state(self.model)
+            raise Interrupt()
+
+
+class StateAtStart(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.state = optimizer_state(self.model)
+
+
+def optimizer_state(model):
+    return [v.numpy().copy() for v in model.generator_optimizer.variables + model.discriminator_optimizer.variables]
+
+
+def test_train_resumes_with_identical_state_and_writes_the_run_folder(tmp_path, capsys):
+    from ragan_tf.training.train import train
+
+    config = load_config(TINY, tiny_overrides(tmp_path, **{"training.epochs": 3}))
+    steps = config.training.steps_per_epoch
+    interrupt = InterruptAfterEpoch(1)
+    with pytest.raises(Interrupt):
+        train(config, verbose=0, extra_callbacks=[interrupt])
+    assert "Starting a new run" in capsys.readouterr().out
+    resumed = StateAtStart()
+    model, history = train(config, verbose=0, extra_callbacks=[resumed])
+    assert f"Resuming from the backup in {tmp_path / 'run' / 'backup'}: 2 of 3 epochs done, generator step {2 * steps}." in capsys.readouterr().out
+
+    # The resumed run starts from exactly the optimizer state the first run had after epoch 2.
+    assert int(interrupt.state[0]) == 2 * steps
+    assert len(resumed.state) == len(interrupt.state)
+    for restored, saved in zip(resumed.state, interrupt.state):
+        np.testing.assert_array_equal(restored, saved)
+    assert len(history.history["g_loss"]) == 1  # only the remaining epoch
+    assert int(model.generator_optimizer.iterations.numpy()) == 3 * steps
+    assert float(model.lambda_rec.numpy()) == 1.0  # switched at epoch 1 (ragan_synthetic_tiny.yaml)
+
+    run = tmp_path / "run"
+    assert load_config(run / "config.yaml") == config
+    for epoch in (1, 2, 3):
+        grid = cv2.imread(str(run / "samples" / f"epoch_{epoch:03d}.png"))
+        # 6 sample rows of 32 px; input + 10 age groups = 11 columns
+        assert grid.shape[0] > 6 * 32 and grid.shape[1] > 11 * 32
+    assert (run / "final.weights.h5").exists() and (run / "generator_ema.keras").exists()
+    assert list((run / "logs").rglob("events.out.tfevents.*"))
+    with open(run / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in rows][-1] == 2
+    assert {"d_loss", "g_loss", "rec", "cyc", "r1", "val_rec"} <= set(rows[0])
+    assert all(np.isfinite(float(row[key])) for row in rows for key in row)
+
+
+def _run_train(overrides, **popen_kwargs):
+    command = [sys.executable, "-m", "ragan_tf", "train", str(TINY)]
+    for override in overrides:
+        command += ["--set", override]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen_kwargs)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_epoch(tmp_path):
+    """A real `kill -9` of `ragan-tf train`, then the same command again (two processes, ~3 min)."""
+    overrides = tiny_overrides(tmp_path, **{"training.epochs": 4, "training.steps_per_epoch": 6})
+    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+
+    first = _run_train(overrides)
+    deadline = time.time() + 240
+    epochs_done = 0
+    while time.time() < deadline and first.poll() is None:
+        if metadata.exists():
+            try:
+                epochs_done = json.loads(metadata.read_text())["epoch"]
+            except (ValueError, KeyError):  # caught mid-write
+                epochs_done = 0
+            if epochs_done >= 1:
+                break
+        time.sleep(0.05)
+    assert first.poll() is None, "the first run ended before it could be killed:\n" + first.stdout.read()
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert epochs_done < 4
+
+    second = _run_train(overrides)
+    output = second.communicate(timeout=300)[0]
+    assert second.returncode == 0, output
+    resumed = [line for line in output.splitlines() if line.startswith("Resuming from the backup")]
+    assert resumed, output
+    done = int(resumed[0].split(": ")[1].split(" of ")[0])
+    assert done >= epochs_done and f"generator step {done * 6}" in resumed[0]
+
+    # The resumed run trained only the remaining epochs, and its optimizer
+    # step count continued from the backup instead of restarting at zero.
+    from ragan_tf.training.train import build_ragan
+    import tensorflow as tf
+
+    config = load_config(tmp_path / "run" / "config.yaml")
+    model = build_ragan(config, tf.distribute.get_strategy())
+    model.load_weights(str(tmp_path / "run" / "final.weights.h5"))
+    assert int(model.generator_optimizer.iterations.numpy()) == 4 * 6
+    assert int(model.discriminator_optimizer.iterations.numpy()) == 4 * 6
+    with open(tmp_path / "run" / "history.csv") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    assert epochs[-1] == 3 and epochs.count(3) == 1
