@@ -1,0 +1,84 @@
+"""RAGAN's decoder Dec (paper Fig. 2): age-modulated face features, recombined with the background."""
+
+import keras
+from keras import ops
+
+from ragan_tf.layers import AdaINResidualBlock
+from ragan_tf.models.ragan.identity_encoder import encoder_channels
+
+
+@keras.saving.register_keras_serializable(package="ragan_tf")
+class Decoder(keras.layers.Layer):
+    """Decodes identity features under an age code, then pastes the face onto the background.
+
+    Structure (mirroring the identity encoder):
+
+    1. `bottleneck_blocks` AdaIN residual blocks at the bottleneck resolution
+       (the paper's four age-modulated decoder blocks);
+    2. `upsamples` AdaIN residual blocks, each doubling the resolution and
+       halving the channels back to the encoder's widths, ending at full
+       resolution with `base_channels` channels;
+    3. face/background recombination in feature space:
+       `face_mask * face_features + (1 - face_mask) * image_features`, where
+       `image_features` are the encoder's image-level (stem) features: the
+       background feature-flow;
+    4. LeakyReLU, a 3x3 convolution to RGB and tanh (float32 under mixed
+       precision). The 3x3 kernel blends the seam along the mask edge.
+
+    Args:
+        base_channels: channels at full resolution (the encoder's stem width).
+        max_channels: cap on the channels, as in the encoder.
+        upsamples: number of upsampling blocks (the encoder's downsamples).
+        bottleneck_blocks: number of AdaIN residual blocks at the bottleneck resolution.
+        **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Example:
+    ```python
+    decoder = Decoder(base_channels=64, max_channels=512)
+    images = decoder(identity_features, age_code, image_features, face_masks)  # [B, H, W, 3]
+    ```
+    """
+
+    def __init__(self, base_channels=64, max_channels=512, upsamples=2, bottleneck_blocks=4, **kwargs):
+        super().__init__(**kwargs)
+        self.base_channels = base_channels
+        self.max_channels = max_channels
+        self.upsamples = upsamples
+        self.bottleneck_blocks = bottleneck_blocks
+        channels = encoder_channels(base_channels, max_channels, upsamples)
+        self.blocks = [
+            AdaINResidualBlock(channels[-1], dtype=self.dtype_policy, name=f"adain_block_{i}")
+            for i in range(bottleneck_blocks)
+        ] + [
+            AdaINResidualBlock(channels[level], resample="up", dtype=self.dtype_policy, name=f"up_block_{i}")
+            for i, level in enumerate(reversed(range(upsamples)))
+        ]
+        self.activation = keras.layers.LeakyReLU(0.2, dtype=self.dtype_policy, name="activation")
+        self.to_rgb = keras.layers.Conv2D(3, 3, padding="same", dtype="float32", name="to_rgb")
+
+    def build(self, identity_features_shape, age_code_shape, image_features_shape, face_mask_shape):
+        shape = identity_features_shape
+        for block in self.blocks:
+            block.build(shape, age_code_shape)
+            shape = block.compute_output_shape(shape, age_code_shape)
+        self.activation.build(image_features_shape)
+        self.to_rgb.build(image_features_shape)
+
+    def call(self, identity_features, age_code, image_features, face_mask, training=None):
+        face_features = identity_features
+        for block in self.blocks:
+            face_features = block(face_features, age_code, training=training)
+        features = face_mask * face_features + (1.0 - face_mask) * image_features
+        return ops.tanh(self.to_rgb(self.activation(features)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "base_channels": self.base_channels,
+                "max_channels": self.max_channels,
+                "upsamples": self.upsamples,
+                "bottleneck_blocks": self.bottleneck_blocks,
+            }
+        )
+        return config

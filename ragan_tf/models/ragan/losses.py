@@ -1,0 +1,111 @@
+"""The RAGAN objective as pure functions.
+
+With x a real face of age group y, y' a target group, x' = G(x, y'),
+x_rec = G(x, y) and x_cyc = G(x', y):
+
+- discriminator: softplus(-D(x, y)) + softplus(D(x', y')) + (r1_gamma / 2) R1,
+  R1 = ||grad_x D(x, y)||^2 (non-saturating adversarial loss on the logit of
+  the relevant age group, plus the R1 penalty on real images);
+- generator: lambda_adv softplus(-D(x', y')) + lambda_rec |x_rec - x|_1
+  + lambda_cyc |x_cyc - x|_1.
+
+Every term is returned PER EXAMPLE (shape [B]). The caller reduces them, so
+that the scaling under `tf.distribute` (sum over the replica's examples
+divided by the GLOBAL batch size) is written once, in the train step, and is
+visible there. `compute_discriminator_loss` and `compute_generator_loss`
+return `(per_example_total, terms)` where `terms` maps names to the batch
+means of the individual terms, for logging.
+"""
+
+from keras import ops
+
+
+def _as_float32(x):
+    # Logits and images may be float16 under mixed precision; losses are float32.
+    return ops.cast(x, "float32")
+
+
+def real_adversarial_loss(real_logits):
+    """softplus(-D(x, y)): the discriminator's loss on real faces, [B]."""
+    return ops.softplus(-_as_float32(real_logits))
+
+
+def fake_adversarial_loss(fake_logits):
+    """softplus(D(x', y')): the discriminator's loss on generated faces, [B]."""
+    return ops.softplus(_as_float32(fake_logits))
+
+
+def generator_adversarial_loss(fake_logits):
+    """softplus(-D(x', y')): the non-saturating generator loss, [B]."""
+    return ops.softplus(-_as_float32(fake_logits))
+
+
+def l1_loss(images, reference_images):
+    """Mean absolute difference per example over height, width and channels, [B]."""
+    difference = ops.abs(_as_float32(images) - _as_float32(reference_images))
+    return ops.mean(ops.reshape(difference, (ops.shape(difference)[0], -1)), axis=1)
+
+
+def r1_penalty(real_logit_gradients):
+    """R1 = ||grad_x D(x, y)||^2 per example, [B].
+
+    Args:
+        real_logit_gradients: the gradient of the real logits with respect to
+            the real images, [B, H, W, C] (the gradient of their sum, which
+            is per example because D treats examples independently).
+    """
+    squared = ops.square(_as_float32(real_logit_gradients))
+    return ops.sum(ops.reshape(squared, (ops.shape(squared)[0], -1)), axis=1)
+
+
+def compute_discriminator_loss(real_logits, fake_logits, r1, r1_gamma=1.0):
+    """The discriminator's objective.
+
+    Args:
+        real_logits: D(x, y), [B].
+        fake_logits: D(x', y') on detached generated faces, [B].
+        r1: `r1_penalty` of the real logits, [B].
+        r1_gamma: R1 weight; the penalty enters as (r1_gamma / 2) * R1.
+
+    Returns:
+        `(per_example_loss [B], {"d_adv": mean adversarial term, "r1": mean R1})`.
+    """
+    adversarial = real_adversarial_loss(real_logits) + fake_adversarial_loss(fake_logits)
+    r1 = _as_float32(r1)
+    per_example = adversarial + (0.5 * r1_gamma) * r1
+    return per_example, {"d_adv": ops.mean(adversarial), "r1": ops.mean(r1)}
+
+
+def compute_generator_loss(
+    fake_logits,
+    images,
+    reconstructed_images,
+    cycled_images,
+    lambda_adv=1.0,
+    lambda_rec=10.0,
+    lambda_cyc=1.0,
+):
+    """The generator's objective.
+
+    Args:
+        fake_logits: D(x', y'), [B].
+        images: the real faces x, [B, H, W, 3].
+        reconstructed_images: x_rec = G(x, y), [B, H, W, 3].
+        cycled_images: x_cyc = G(x', y), [B, H, W, 3].
+        lambda_adv, lambda_rec, lambda_cyc: term weights (floats or scalar
+            tensors; `lambda_rec` is scheduled during training).
+
+    Returns:
+        `(per_example_loss [B], {"g_adv": ..., "rec": ..., "cyc": ...})`
+        with the batch means of the unweighted terms.
+    """
+    adversarial = generator_adversarial_loss(fake_logits)
+    reconstruction = l1_loss(reconstructed_images, images)
+    cycle = l1_loss(cycled_images, images)
+    per_example = (
+        _as_float32(lambda_adv) * adversarial
+        + _as_float32(lambda_rec) * reconstruction
+        + _as_float32(lambda_cyc) * cycle
+    )
+    terms = {"g_adv": ops.mean(adversarial), "rec": ops.mean(reconstruction), "cyc": ops.mean(cycle)}
+    return per_example, terms

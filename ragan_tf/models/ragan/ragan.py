@@ -1,0 +1,313 @@
+"""The RAGAN training model: the paper's objective as a Keras `fit` train step.
+
+One step, with x a batch of real faces of age groups y and y' target groups
+drawn uniformly among the other groups:
+
+1. discriminator: x' = G(x, y') (detached); minimise
+   softplus(-D(x, y)) + softplus(D(x', y')) + (r1_gamma / 2) ||grad_x D(x, y)||^2;
+2. generator: x' = G(x, y'), x_rec = G(x, y), x_cyc = G(x', y); minimise
+   lambda_adv softplus(-D(x', y')) + lambda_rec |x_rec - x| + lambda_cyc |x_cyc - x|;
+3. EMA generator: ema <- decay * ema + (1 - decay) * G.
+
+Distribution: Keras 3 sums the gradients of a custom train step across
+replicas, so each replica's loss is the sum of its per-example losses
+divided by the GLOBAL batch size (local batch x replicas).
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from ragan_tf.models.ragan import losses
+
+TRAIN_LOG_KEYS = ("d_loss", "d_adv", "r1", "g_loss", "g_adv", "rec", "cyc")
+VALIDATION_LOG_KEYS = ("d_adv", "g_loss", "g_adv", "rec", "cyc")
+
+
+def _replica_position():
+    """`(replica id, number of replicas)`; `(0, 1)` outside a replica context."""
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
+def _example_inputs(image_size):
+    return (
+        ops.zeros((1, image_size, image_size, 3)),
+        ops.ones((1, image_size, image_size, 1)),
+        ops.zeros((1,), dtype="int32"),
+    )
+
+
+@keras.saving.register_keras_serializable(package="ragan_tf")
+class RAGAN(keras.Model):
+    """Re-Aging GAN training model: a generator, its discriminator and an EMA generator.
+
+    Trained with `fit` on batches (dicts) with `image` float32 [B, H, W, 3] in
+    [-1, 1], `face_mask` float32 [B, H, W, 1] and `age_group` int32 [B]; other
+    keys are ignored. An optional `target_age_group` int32 [B] replaces the
+    random target groups (tests use it to compare runs that must see the same
+    targets).
+
+    The EMA generator (`generator_ema`) is what is sampled, evaluated and
+    exported; calling the model runs it:
+    `model({"image": x, "face_mask": m, "target_age": groups})`.
+
+    Build the model, `compile` it and call `build_optimizers` inside the
+    distribution strategy's scope, before `fit` or restoring weights.
+
+    Args:
+        generator: a generator called as `generator(image, face_mask, target_age, training)`.
+        discriminator: a discriminator called as `discriminator(image, age_group, training)`
+            returning one logit per example.
+        num_age_groups: number of age groups (at least 2).
+        ema_decay: decay of the EMA generator's weights.
+        seed: seed of the target-group draws.
+
+    Example:
+    ```python
+    model = RAGAN(build_generator(config), build_discriminator(config), num_age_groups=10)
+    model.compile(*make_optimizers(config.training))
+    model.fit(dataset, epochs=30, callbacks=[LambdaRecSchedule(10, 1.0)])
+    aged = model.generator_ema(images, face_masks, target_groups)
+    ```
+    """
+
+    def __init__(self, generator, discriminator, num_age_groups, ema_decay=0.999, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        if num_age_groups < 2:
+            raise ValueError(f"RAGAN needs at least 2 age groups, got num_age_groups={num_age_groups}.")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.num_age_groups = num_age_groups
+        self.ema_decay = ema_decay
+        self.seed = seed
+
+        image, face_mask, age_group = _example_inputs(generator.image_size)
+        generator(image, face_mask, age_group, training=False)
+        discriminator(image, age_group, training=False)
+        ema_config = {**generator.get_config(), "name": f"{generator.name}_ema"}
+        self.generator_ema = generator.__class__.from_config(ema_config)
+        self.generator_ema(image, face_mask, age_group, training=False)
+        self.generator_ema.set_weights(generator.get_weights())
+
+        # A variable, so that checkpoints hold it; `LambdaRecSchedule` assigns it.
+        self.lambda_rec = keras.Variable(10.0, trainable=False, dtype="float32", name="lambda_rec")
+        self.target_seed_generator = keras.random.SeedGenerator(seed, name="target_age_seed")
+        self.generator_optimizer = None
+        self.discriminator_optimizer = None
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in TRAIN_LOG_KEYS}
+        self.built = True
+
+    def compile(
+        self,
+        generator_optimizer,
+        discriminator_optimizer,
+        lambda_adv=1.0,
+        lambda_rec=10.0,
+        lambda_cyc=1.0,
+        r1_gamma=1.0,
+        **kwargs,
+    ):
+        """Sets the optimizers and loss weights, and builds the optimizers.
+
+        `lambda_rec` is the initial reconstruction weight (see
+        `LambdaRecSchedule`). Other keyword arguments (`jit_compile`,
+        `steps_per_execution`, `run_eagerly`) go to `keras.Model.compile`.
+        """
+        super().compile(optimizer=None, **kwargs)
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        self.lambda_adv = lambda_adv
+        self.initial_lambda_rec = lambda_rec
+        self.lambda_rec.assign(lambda_rec)
+        self.lambda_cyc = lambda_cyc
+        self.r1_gamma = r1_gamma
+        self.build_optimizers()
+
+    def build_optimizers(self):
+        """Creates the optimizers' state (call inside the strategy's scope, before fit or restore).
+
+        Restoring into unbuilt optimizers silently drops their state.
+        """
+        for optimizer, network in (
+            (self.generator_optimizer, self.generator),
+            (self.discriminator_optimizer, self.discriminator),
+        ):
+            if not optimizer.built:
+                optimizer.build(network.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def sample_target_age_groups(self, age_groups, seed=None):
+        """y' = (y + k) mod G with k uniform in {1, ..., G - 1}: uniform over the other groups.
+
+        Every replica draws the same [replicas, local batch] offsets and keeps
+        its own row, so replicas get different targets and a global batch gets
+        the same targets whatever the number of replicas.
+
+        Args:
+            age_groups: int [B] source groups.
+            seed: an int or `SeedGenerator`; default: the model's generator.
+        """
+        replica_id, num_replicas = _replica_position()
+        offsets = keras.random.randint(
+            (num_replicas, ops.shape(age_groups)[0]),
+            minval=1,
+            maxval=self.num_age_groups,
+            dtype="int32",
+            seed=self.target_seed_generator if seed is None else seed,
+        )
+        return (ops.cast(age_groups, "int32") + offsets[replica_id]) % self.num_age_groups
+
+    def _unpack(self, data, seed=None):
+        age_groups = ops.cast(data["age_group"], "int32")
+        if "target_age_group" in data:
+            target_age_groups = ops.cast(data["target_age_group"], "int32")
+        else:
+            target_age_groups = self.sample_target_age_groups(age_groups, seed)
+        return data["image"], data["face_mask"], age_groups, target_age_groups
+
+    def _global_batch_size(self, images):
+        _, num_replicas = _replica_position()
+        return ops.cast(ops.shape(images)[0] * num_replicas, "float32")
+
+    def _log(self, values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: self.trackers[name].result() for name in values}
+
+    def train_step(self, data):
+        images, face_masks, age_groups, target_age_groups = self._unpack(data)
+        global_batch_size = self._global_batch_size(images)
+
+        # Discriminator: real faces of their own group vs. detached aged faces.
+        aged_images = ops.stop_gradient(self.generator(images, face_masks, target_age_groups, training=True))
+        # The R1 gradient goes through D too: under mixed precision it is loss-scaled like D's own.
+        r1_scale = self.discriminator_optimizer.scale_loss(1.0)
+        with tf.GradientTape() as tape:
+            with tf.GradientTape() as r1_tape:
+                r1_tape.watch(images)
+                real_logits = self.discriminator(images, age_groups, training=True)
+                real_logit_sum = ops.sum(ops.cast(real_logits, "float32")) * r1_scale
+            r1 = losses.r1_penalty(r1_tape.gradient(real_logit_sum, images) / r1_scale)
+            fake_logits = self.discriminator(aged_images, target_age_groups, training=True)
+            d_per_example, d_terms = losses.compute_discriminator_loss(real_logits, fake_logits, r1, self.r1_gamma)
+            d_loss = ops.sum(d_per_example) / global_batch_size
+            scaled_d_loss = self.discriminator_optimizer.scale_loss(d_loss)
+        d_variables = self.discriminator.trainable_variables
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled_d_loss, d_variables), d_variables))
+
+        # Generator: fool D at the target group, reconstruct at the source group, close the cycle.
+        with tf.GradientTape() as tape:
+            aged_images = self.generator(images, face_masks, target_age_groups, training=True)
+            reconstructed_images = self.generator(images, face_masks, age_groups, training=True)
+            cycled_images = self.generator(aged_images, face_masks, age_groups, training=True)
+            fake_logits = self.discriminator(aged_images, target_age_groups, training=True)
+            g_per_example, g_terms = losses.compute_generator_loss(
+                fake_logits,
+                images,
+                reconstructed_images,
+                cycled_images,
+                self.lambda_adv,
+                self.lambda_rec,
+                self.lambda_cyc,
+            )
+            g_loss = ops.sum(g_per_example) / global_batch_size
+            scaled_g_loss = self.generator_optimizer.scale_loss(g_loss)
+        g_variables = self.generator.trainable_variables
+        self.generator_optimizer.apply_gradients(zip(tape.gradient(scaled_g_loss, g_variables), g_variables))
+
+        self.update_generator_ema()
+        return self._log({"d_loss": ops.mean(d_per_example), **d_terms, "g_loss": ops.mean(g_per_example), **g_terms})
+
+    def update_generator_ema(self):
+        """ema <- decay * ema + (1 - decay) * w for trainable weights; other state is copied."""
+        decay = self.ema_decay
+        for average, weight in zip(self.generator_ema.trainable_variables, self.generator.trainable_variables):
+            average.assign(decay * average + (1.0 - decay) * weight)
+        for average, weight in zip(self.generator_ema.non_trainable_variables, self.generator.non_trainable_variables):
+            average.assign(weight)
+
+    def test_step(self, data):
+        # The EMA generator is the one evaluated. Target groups come from a
+        # fixed seed, so that every validation pass sees the same targets.
+        images, face_masks, age_groups, target_age_groups = self._unpack(data, seed=self.seed + 1)
+        aged_images = self.generator_ema(images, face_masks, target_age_groups, training=False)
+        reconstructed_images = self.generator_ema(images, face_masks, age_groups, training=False)
+        cycled_images = self.generator_ema(aged_images, face_masks, age_groups, training=False)
+        real_logits = self.discriminator(images, age_groups, training=False)
+        fake_logits = self.discriminator(aged_images, target_age_groups, training=False)
+        d_adv = losses.real_adversarial_loss(real_logits) + losses.fake_adversarial_loss(fake_logits)
+        g_per_example, g_terms = losses.compute_generator_loss(
+            fake_logits, images, reconstructed_images, cycled_images, self.lambda_adv, self.lambda_rec, self.lambda_cyc
+        )
+        return self._log({"d_adv": ops.mean(d_adv), "g_loss": ops.mean(g_per_example), **g_terms})
+
+    def call(self, inputs):
+        # Always inference mode: the EMA generator is never trained.
+        return self.generator_ema(inputs["image"], inputs["face_mask"], inputs["target_age"], training=False)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "num_age_groups": self.num_age_groups,
+                "ema_decay": self.ema_decay,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        return cls(**config)
+
+
+class LambdaRecSchedule(keras.callbacks.Callback):
+    """lambda_rec = the compiled value before epoch `switch_epoch` (0-based), `late_value` from then on.
+
+    The paper's schedule is 10 for the first 10 epochs, then 1:
+    `LambdaRecSchedule(10, 1.0)` on a model compiled with `lambda_rec=10`.
+    The value depends only on the epoch index, so a resumed run gets the
+    right weight from its first epoch.
+    """
+
+    def __init__(self, switch_epoch, late_value):
+        super().__init__()
+        self.switch_epoch = switch_epoch
+        self.late_value = late_value
+
+    def on_epoch_begin(self, epoch, logs=None):
+        early_value = self.model.initial_lambda_rec
+        self.model.lambda_rec.assign(early_value if epoch < self.switch_epoch else self.late_value)
+
+
+def make_optimizers(training_config):
+    """`(generator_optimizer, discriminator_optimizer)`: Adam with the config's rate and betas.
+
+    Epsilon 1e-8 is PyTorch's default (peer code is PyTorch). With
+    `mixed_precision`, each is wrapped in a `LossScaleOptimizer`.
+    """
+
+    def adam(name):
+        optimizer = keras.optimizers.Adam(
+            learning_rate=training_config.learning_rate,
+            beta_1=training_config.beta_1,
+            beta_2=training_config.beta_2,
+            epsilon=1e-8,
+            name=name,
+        )
+        if training_config.mixed_precision:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name=f"{name}_loss_scale")
+        return optimizer
+
+    return adam("generator_adam"), adam("discriminator_adam")
