@@ -6,7 +6,7 @@ from ragan_tf.config import DataConfig
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.data.face_mask import face_mask_from_parsing
 from ragan_tf.data.pipeline import count_examples, distributed_dataset, load_examples, make_dataset
-from ragan_tf.data.synthetic_aging_faces import SyntheticAgingFaces, synthetic_builder_config
+from ragan_tf.data.synthetic_aging_faces import SyntheticAgingFaces, synthetic_builder, synthetic_builder_config
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,10 @@ def test_group_filter_and_unknown_inputs(data_config):
         load_examples(dataclasses.replace(data_config, dataset="imagenet"), "train")
     with pytest.raises(ValueError, match="Split 'holdout' does not exist"):
         load_examples(data_config, "holdout")
+
+
+def test_predefined_and_custom_configs_both_build(tmp_path):
+    predefined = synthetic_builder(data_dir=str(tmp_path), image_size=64)  # the default quick-start data
+    assert predefined.builder_config is SyntheticAgingFaces.BUILDER_CONFIGS[1]
+    custom = synthetic_builder(data_dir=str(tmp_path), image_size=64, num_identities=7)
+    assert custom.builder_config.num_identities == 7 and custom.builder_config.name == "size64_ids7_per10_test10_seed0"

@@ -32,20 +32,15 @@ def load_examples(data_config, split):
     """
     split = SPLIT_ALIASES.get(split, split)
     if data_config.dataset == "synthetic":
-        from ragan_tf.data.synthetic_aging_faces import (
-            SyntheticAgingFaces,
-            synthetic_builder_config,
-        )
+        from ragan_tf.data.synthetic_aging_faces import synthetic_builder
 
-        builder = SyntheticAgingFaces(
-            config=synthetic_builder_config(
-                image_size=data_config.image_size,
-                num_identities=data_config.synthetic_identities,
-                images_per_identity=data_config.synthetic_images_per_identity,
-                test_fraction=data_config.synthetic_test_fraction,
-                seed=data_config.synthetic_seed,
-            ),
+        builder = synthetic_builder(
             data_dir=data_config.data_dir,
+            image_size=data_config.image_size,
+            num_identities=data_config.synthetic_identities,
+            images_per_identity=data_config.synthetic_images_per_identity,
+            test_fraction=data_config.synthetic_test_fraction,
+            seed=data_config.synthetic_seed,
         )
         builder.download_and_prepare()
         if split not in builder.info.splits:

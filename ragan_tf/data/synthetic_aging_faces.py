@@ -9,10 +9,7 @@ of them, so two configs never share a cache folder.
 Example:
 
 ```python
-builder = SyntheticAgingFaces(
-    config=synthetic_builder_config(image_size=64, num_identities=600),
-    data_dir="~/tensorflow_datasets",
-)
+builder = synthetic_builder(image_size=64, num_identities=600, data_dir="~/tensorflow_datasets")
 builder.download_and_prepare()
 train = builder.as_dataset(split="train")
 ```
@@ -105,3 +102,14 @@ class SyntheticAgingFaces(tfds.core.GeneratorBasedBuilder):
                 "identity": np.int32(example["identity"]),
                 "gender": int(example["gender"]),
             }
+
+
+def synthetic_builder(data_dir=None, **config_values):
+    """A `SyntheticAgingFaces` builder for `synthetic_builder_config(**config_values)`.
+
+    tfds refuses a config object that shares its name with a predefined
+    config, so a predefined one is selected by name.
+    """
+    config = synthetic_builder_config(**config_values)
+    predefined = {c.name for c in SyntheticAgingFaces.BUILDER_CONFIGS}
+    return SyntheticAgingFaces(config=config.name if config.name in predefined else config, data_dir=data_dir)

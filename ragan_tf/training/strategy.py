@@ -8,6 +8,14 @@ import tensorflow as tf
 from ragan_tf.config import ConfigError
 
 
+MULTI_WORKER_FIT_BUG = (
+    "runtime.strategy=multi_worker is not supported: Keras 3 Model.fit under "
+    "MultiWorkerMirroredStrategy fails as shipped (TF 2.21 / Keras 3.15: 'Attempt to convert a "
+    "value (PerReplica...) to a Tensor', even for a built-in Sequential model). Train on one host "
+    "with runtime.strategy=mirrored (all its GPUs) or on a TPU slice with runtime.strategy=tpu."
+)
+
+
 def make_strategy(runtime_config):
     """The strategy `runtime_config.strategy` names.
 
@@ -15,7 +23,8 @@ def make_strategy(runtime_config):
     - `mirrored`: `MirroredStrategy` over every local GPU (or the CPU).
     - `tpu`: connects to `runtime_config.tpu` ("" = the Colab/Cloud TPU
       attached to this VM, "local" for a TPU VM) and returns a `TPUStrategy`.
-    - `multi_worker`: `MultiWorkerMirroredStrategy` from `TF_CONFIG`.
+    - `multi_worker`: refused with an explanation (see `MULTI_WORKER_FIT_BUG`)
+      after checking `TF_CONFIG`.
     """
     name = runtime_config.strategy
     if name == "default":
@@ -34,6 +43,9 @@ def make_strategy(runtime_config):
                 "(cluster spec and this worker's task), see "
                 "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG."
             )
-        json.loads(os.environ["TF_CONFIG"])  # a clear JSON error before TF's own
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            json.loads(os.environ["TF_CONFIG"])
+        except ValueError as error:
+            raise ConfigError(f"TF_CONFIG is not valid JSON: {error}") from None
+        raise ConfigError(MULTI_WORKER_FIT_BUG)
     raise ConfigError(f"Unknown runtime.strategy {name!r}.")

@@ -111,6 +111,7 @@ def train(config, verbose="auto", extra_callbacks=()):
         validation_steps=training.validation_steps,
         callbacks=callbacks,
         verbose=verbose,
+        shuffle=False,  # the tf.data pipeline shuffles
     )
     model.save_weights(str(run_dir / "final.weights.h5"))
     model.generator_ema.save(str(run_dir / "generator_ema.keras"))

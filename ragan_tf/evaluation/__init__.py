@@ -1,0 +1,1 @@
+"""Measuring face aging: age estimators, ground-truth comparisons, image metrics."""

@@ -1,0 +1,64 @@
+"""An age regressor for the synthetic faces.
+
+Real-photo age estimators are meaningless on cartoons, so transformed
+synthetic faces are judged by a small CNN trained on exact renders. Train it
+on identities other than the ones it will judge.
+"""
+
+import numpy as np
+
+from ragan_tf.data import synthetic_faces
+
+
+def build_age_regressor(image_size):
+    """Four conv blocks, global pooling, dense; output = age / MAX_AGE. Input in [-1, 1]."""
+    import keras
+
+    inputs = keras.Input((image_size, image_size, 3))
+    x = inputs
+    for filters in (32, 64, 96, 128):
+        for strides in (1, 2):
+            x = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+            x = keras.layers.BatchNormalization()(x)
+            x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(128, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(1)(x), name="synthetic_age_regressor")
+
+
+def render_batch(pairs, image_size, seed=0):
+    """Float32 images in [-1, 1] for `(identity, age)` pairs."""
+    return np.stack(
+        [synthetic_faces.render(int(identity), float(age), image_size, seed).image for identity, age in pairs]
+    ).astype(np.float32) / 127.5 - 1.0
+
+
+class SyntheticAgeRegressor:
+    """Predicts ages (years) of synthetic faces with a trained `build_age_regressor` model.
+
+    Args:
+        model: the Keras regressor.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    @classmethod
+    def train(cls, image_size, identities, images_per_identity=8, epochs=12, batch_size=64, seed=0):
+        """Trains on renders of `identities` at `images_per_identity` random ages each."""
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        pairs = [(identity, synthetic_faces.sample_age(identity, index, seed))
+                 for identity in identities for index in range(images_per_identity)]
+        images = render_batch(pairs, image_size, seed)
+        ages = np.array([age for _, age in pairs], np.float32) / synthetic_faces.MAX_AGE
+        model = build_age_regressor(image_size)
+        steps = epochs * (len(pairs) // batch_size)
+        model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)), loss="mae")
+        model.fit(images, ages, batch_size=batch_size, epochs=epochs, verbose=0)
+        return cls(model)
+
+    def predict_ages(self, images):
+        """Ages in years for float images in [-1, 1], [N, S, S, 3]."""
+        return self.model.predict(np.asarray(images, np.float32), batch_size=256, verbose=0)[:, 0] * synthetic_faces.MAX_AGE
