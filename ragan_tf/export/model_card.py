@@ -1,0 +1,176 @@
+"""The model card written beside every export: `signature.json` (for programs) and `MODEL_CARD.md`.
+
+It records what a client needs to call the model correctly (signatures,
+resolution, age groups and their anchor ages, face alignment and face-mask
+conventions), where the model came from (the training config and its final
+losses), and what it must not be used for.
+"""
+
+import csv
+import dataclasses
+import datetime
+import json
+from pathlib import Path
+
+from ragan_tf.data.age_groups import get_scheme
+
+#: How faces must be aligned before they reach each dataset's model
+#: (`ragan_tf.inference.face_alignment.SPECS`).
+DATASET_ALIGNMENT = {"synthetic": "synthetic", "ffhq_aging": "ffhq_aging"}
+
+SIGNATURES = {
+    "serving_default": {
+        "inputs": {"image": "uint8 [B, H, W, 3], any H and W (resized to the model size inside)",
+                   "target_age": "int32 [B], years"},
+        "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
+        "notes": "the whole image counts as face",
+    },
+    "with_face_mask": {
+        "inputs": {"image": "uint8 [B, H, W, 3]", "face_mask": "float32 [B, H, W, 1], 1 = face",
+                   "target_age": "int32 [B], years"},
+        "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
+    },
+    "age_progression": {
+        "inputs": {"image": "uint8 [H, W, 3]"},
+        "outputs": {"aged_images": "uint8 [G, H, W, 3], one per age group",
+                    "age_groups": "string [G]", "anchor_ages": "float32 [G]"},
+    },
+    "generate": {
+        "inputs": {"image": "float32 [B, S, S, 3] in [-1, 1]", "face_mask": "float32 [B, S, S, 1]",
+                   "target_age": "float32 [B], years (continuous)"},
+        "outputs": {"aged_image": "float32 [B, S, S, 3] in [-1, 1]"},
+    },
+}
+
+CONTINUOUS_AGE = (
+    "A target age between two groups' anchor ages mixes the two groups' conditional-batch-norm "
+    "scale and offset linearly (one-hot at an anchor, 0.5/0.5 halfway); ages beyond the first "
+    "or last anchor are clamped."
+)
+
+LIMITATIONS = {
+    "synthetic": [
+        "Trained on procedurally drawn cartoon faces (ragan_tf.data.synthetic_faces); it does not "
+        "transform photographs of people meaningfully. It exists to demonstrate and test the pipeline.",
+        "Ages are exact render parameters; there is no labelling noise and no demographic skew "
+        "beyond the renderer's uniform sampling of its traits.",
+    ],
+    "ffhq_aging": [
+        "FFHQ-Aging age and gender labels come from crowd-sourcing and classifiers; the young and "
+        "the old groups are small (0-2: 2,492 images, 70-120: 1,812, against 19,511 for 20-29), "
+        "so children and the elderly are aged least reliably.",
+        "FFHQ skews towards light skin tones and Western faces; expect worse identity preservation "
+        "and stereotyped aging on under-represented groups.",
+        "Aging is a plausible rendering, not a prediction of how a real person will look; do not use "
+        "it for identification, age verification or missing-person work.",
+        "The images are CC BY-NC-SA 4.0: models trained on them inherit the non-commercial terms.",
+    ],
+}
+GENERAL_LIMITATIONS = [
+    "Faces must be aligned with the recorded alignment recipe; unaligned crops give poor results "
+    "(`ragan-tf age` aligns and pastes back automatically).",
+    "Without a face mask the whole image counts as face, so the background may change too.",
+]
+
+
+def training_summary(run_dir):
+    """Epochs completed and the last row of the run's `history.csv` (empty when missing)."""
+    history = Path(run_dir) / "history.csv"
+    if not history.is_file():
+        return {"epochs_completed": None, "final_epoch_metrics": {}}
+    with history.open() as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return {"epochs_completed": 0, "final_epoch_metrics": {}}
+    last = rows[-1]
+    return {
+        "epochs_completed": int(last.pop("epoch")) + 1,
+        "final_epoch_metrics": {key: round(float(value), 6) for key, value in last.items() if value},
+    }
+
+
+def model_card(config, run_dir, checks=None):
+    """The `signature.json` dictionary for a run's export."""
+    scheme = get_scheme(config.data.age_groups)
+    dataset = config.data.dataset
+    return {
+        "format": "ragan-tf SavedModel",
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"name": config.model.name, "experiment": config.name, "run_dir": str(run_dir)},
+        "image_size": config.data.image_size,
+        "dataset": dataset,
+        "alignment": DATASET_ALIGNMENT.get(dataset, "ffhq"),
+        "face_mask": {
+            "non_face_parsing_labels": list(config.data.non_face_labels),
+            "description": "1 on the face region (skin, features, hair, neck), 0 on background, hat, "
+                           "earrings, necklace and clothing; `ragan-tf age` builds it from landmarks",
+        },
+        "age_groups": [
+            {"index": index, "label": label, "range": list(bounds), "anchor_age": float(anchor)}
+            for index, (label, bounds, anchor) in enumerate(zip(scheme.labels, scheme.ranges, scheme.anchor_ages))
+        ],
+        "continuous_age": CONTINUOUS_AGE,
+        "signatures": SIGNATURES,
+        "training": {"config": dataclasses.asdict(config), **training_summary(run_dir)},
+        "checks": dict(checks or {}),
+        "limitations": LIMITATIONS.get(dataset, []) + GENERAL_LIMITATIONS,
+    }
+
+
+def write_model_card(export_dir, config, run_dir, checks=None):
+    """Writes `signature.json` and `MODEL_CARD.md` into `export_dir`; returns the card dict."""
+    card = model_card(config, run_dir, checks)
+    export_dir = Path(export_dir)
+    (export_dir / "signature.json").write_text(json.dumps(card, indent=2) + "\n")
+    (export_dir / "MODEL_CARD.md").write_text(markdown_card(card))
+    return card
+
+
+def markdown_card(card):
+    """A human-readable rendering of the card."""
+    groups = "\n".join(
+        f"| {group['index']} | {group['label']} | {group['anchor_age']:g} |" for group in card["age_groups"]
+    )
+    signatures = "\n".join(
+        f"- `{name}`: " + ", ".join(f"`{key}` {value}" for key, value in spec["inputs"].items())
+        + " -> " + ", ".join(f"`{key}` {value}" for key, value in spec["outputs"].items())
+        for name, spec in card["signatures"].items()
+    )
+    metrics = card["training"]["final_epoch_metrics"]
+    metric_lines = "\n".join(f"| {key} | {value:.4f} |" for key, value in metrics.items()) or "| (none) | |"
+    limitations = "\n".join(f"- {line}" for line in card["limitations"])
+    checks = "\n".join(f"- {key}: {value:.3g}" for key, value in card["checks"].items()) or "- none run"
+    return f"""# Model card: {card['model']['experiment']} ({card['model']['name']})
+
+Exported {card['exported']} from `{card['model']['run_dir']}` by ragan-tf.
+
+- Training data: `{card['dataset']}`; resolution {card['image_size']} x {card['image_size']} px.
+- Face alignment expected: `{card['alignment']}` (see `ragan_tf.inference.face_alignment`).
+- Epochs completed: {card['training']['epochs_completed']}.
+
+## Signatures
+
+{signatures}
+
+Continuous age: {card['continuous_age']}
+
+## Age groups
+
+| index | group | anchor age |
+| --- | --- | --- |
+{groups}
+
+## Final epoch losses (training and validation)
+
+| metric | value |
+| --- | --- |
+{metric_lines}
+
+## Export checks
+
+{checks}
+
+## Limitations and bias
+
+{limitations}
+"""
