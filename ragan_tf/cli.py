@@ -4,6 +4,7 @@ Subcommands:
     show-dataset   picture of a dataset: identities x age groups, plus face masks
     train          train a pipeline YAML with Keras fit (resumes after interruption)
     export         a run's EMA generator -> SavedModel (+ model card, optional TFLite)
+    age            age the faces in photos with an exported model (whole photo back, strip, GIF)
 """
 
 import argparse
@@ -39,6 +40,15 @@ def _export(args):
     export_saved_model(args.run_dir, args.out, overwrite=args.overwrite, tflite=args.tflite)
 
 
+def _age(args):
+    from ragan_tf.inference.age_command import age_photos
+
+    return age_photos(
+        args.photos, args.model, args.ages, args.out, detector=args.detector, gif_frames=args.gif_frames,
+        strip=not args.no_strip, crops=args.save_crops, max_pixels=args.max_pixels,
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ragan-tf", description="Re-Aging GAN and face-aging baselines in TensorFlow / Keras 3."
@@ -68,6 +78,21 @@ def build_parser():
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     export.add_argument("--tflite", action="store_true", help="also write model.tflite and check it against the SavedModel")
     export.set_defaults(handler=_export)
+
+    age = commands.add_parser("age", help="age the faces in photos with an exported model")
+    age.add_argument("photos", nargs="+", help="photo files (JPEG, PNG, ...)")
+    age.add_argument("--model", required=True, help="a folder written by `ragan-tf export`")
+    age.add_argument("--ages", nargs="+", type=int, default=[5, 20, 40, 70], help="target ages in years")
+    age.add_argument("--out", default="aged", help="output folder (default: ./aged)")
+    age.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto",
+                     help="dlib face detector; auto = HOG, then the CNN detector when HOG finds nothing")
+    age.add_argument("--gif-frames", type=int, default=16,
+                     help="frames of the animated age sweep (0: no GIF)")
+    age.add_argument("--no-strip", action="store_true", help="do not write the side-by-side strip")
+    age.add_argument("--save-crops", action="store_true", help="also write the aligned and aged face crops")
+    age.add_argument("--max-pixels", type=int, default=100_000_000,
+                     help="refuse photos with more pixels than this (decompression bombs)")
+    age.set_defaults(handler=_age)
     return parser
 
 
@@ -75,11 +100,11 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        code = args.handler(args)
     except (ConfigError, ValueError, FileNotFoundError) as error:
         print(f"ragan-tf {args.command}: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

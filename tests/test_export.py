@@ -11,46 +11,22 @@ import tensorflow as tf
 from keras import ops
 
 from ragan_tf.cli import main
-from ragan_tf.config import ConfigError, load_config, save_config
+from ragan_tf.config import ConfigError
 from ragan_tf.data.age_groups import age_group_weights, get_scheme
 from ragan_tf.export import export_saved_model, load_run
 from ragan_tf.export.tflite import check_inputs
 from ragan_tf.layers import ConditionalBatchNorm
-from ragan_tf.models.ragan.builders import build_generator
 
-TINY = Path(__file__).resolve().parents[1] / "pipelines" / "ragan_synthetic_tiny.yaml"
 SCHEME = get_scheme("ffhq_aging")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run folder as `ragan-tf train` leaves it, with an untrained tiny generator whose
-    conditional batch norm tables are randomised (so age groups differ)."""
-    run = tmp_path_factory.mktemp("run")
-    config = load_config(TINY, [f"runtime.run_dir={run}"])
-    generator = build_generator(config)
-    rng = np.random.default_rng(0)
-    for variable in generator.weights:
-        if "gamma_table" in variable.path or "beta_table" in variable.path:
-            variable.assign(variable.numpy() + rng.normal(0, 0.5, variable.shape).astype(np.float32))
-    generator.save(run / "generator_ema.keras")
-    save_config(config, run / "config.yaml")
-    (run / "history.csv").write_text("epoch,g_loss,val_rec\n0,2.5,0.2\n1,2.0,0.15\n")
-    return run
+def served(tiny_export):
+    return tf.saved_model.load(str(tiny_export)).signatures
 
 
-@pytest.fixture(scope="module")
-def export_dir(run_dir, tmp_path_factory):
-    return export_saved_model(run_dir, tmp_path_factory.mktemp("export") / "model", tflite=True, verbose=False)
-
-
-@pytest.fixture(scope="module")
-def served(export_dir):
-    return tf.saved_model.load(str(export_dir)).signatures
-
-
-def test_generate_signature_matches_the_in_memory_generator(run_dir, served):
-    _, generator = load_run(run_dir)
+def test_generate_signature_matches_the_in_memory_generator(tiny_run, served):
+    _, generator = load_run(tiny_run)
     images, masks, _ = check_inputs(32, count=3)
     ages = SCHEME.anchor_ages[[0, 5, 9]]
     expected = generator(images, masks, ops.one_hot(np.array([0, 5, 9]), 10), training=False)
@@ -105,14 +81,14 @@ def test_continuous_age_is_monotone_between_two_anchors_and_halfway_is_halfway()
     np.testing.assert_allclose(at[1], (at[0] + at[2]) / 2, atol=1e-5)
 
 
-def test_tflite_matches_the_saved_model(export_dir):
-    card = json.loads((export_dir / "signature.json").read_text())
-    assert (export_dir / "model.tflite").stat().st_size > 0
+def test_tflite_matches_the_saved_model(tiny_export):
+    card = json.loads((tiny_export / "signature.json").read_text())
+    assert (tiny_export / "model.tflite").stat().st_size > 0
     assert card["checks"]["tflite_max_abs_difference"] < 1e-3
 
 
-def test_model_card_records_what_a_client_needs(export_dir):
-    card = json.loads((export_dir / "signature.json").read_text())
+def test_model_card_records_what_a_client_needs(tiny_export):
+    card = json.loads((tiny_export / "signature.json").read_text())
     assert card["image_size"] == 32 and card["alignment"] == "synthetic"
     assert [group["label"] for group in card["age_groups"]] == SCHEME.labels
     assert card["age_groups"][9]["anchor_age"] == 80.0
@@ -120,7 +96,7 @@ def test_model_card_records_what_a_client_needs(export_dir):
     assert card["training"]["final_epoch_metrics"] == {"g_loss": 2.0, "val_rec": 0.15}
     assert set(card["signatures"]) == {"serving_default", "with_face_mask", "age_progression", "generate"}
     assert any("cartoon" in line for line in card["limitations"])
-    assert "## Limitations and bias" in (export_dir / "MODEL_CARD.md").read_text()
+    assert "## Limitations and bias" in (tiny_export / "MODEL_CARD.md").read_text()
 
 
 def _cli(*args):
@@ -128,14 +104,14 @@ def _cli(*args):
     return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=300)
 
 
-def test_saved_model_cli_shows_and_runs_the_export(export_dir, tmp_path):
-    shown = _cli("show", "--dir", str(export_dir), "--tag_set", "serve", "--signature_def", "serving_default")
+def test_saved_model_cli_shows_and_runs_the_export(tiny_export, tmp_path):
+    shown = _cli("show", "--dir", str(tiny_export), "--tag_set", "serve", "--signature_def", "serving_default")
     assert shown.returncode == 0, shown.stderr
     assert "DT_UINT8" in shown.stdout and "target_age" in shown.stdout and "aged_image" in shown.stdout
     np.save(tmp_path / "image.npy", np.full((1, 40, 48, 3), 128, np.uint8))
     np.save(tmp_path / "age.npy", np.array([65], np.int32))
     ran = _cli(
-        "run", "--dir", str(export_dir), "--tag_set", "serve", "--signature_def", "serving_default",
+        "run", "--dir", str(tiny_export), "--tag_set", "serve", "--signature_def", "serving_default",
         "--inputs", f"image={tmp_path / 'image.npy'};target_age={tmp_path / 'age.npy'}", "--outdir", str(tmp_path),
     )
     assert ran.returncode == 0, ran.stderr
@@ -143,25 +119,25 @@ def test_saved_model_cli_shows_and_runs_the_export(export_dir, tmp_path):
     assert aged.shape == (1, 40, 48, 3) and aged.dtype == np.uint8
 
 
-def test_export_errors_are_clear_and_leave_nothing(run_dir, tmp_path, monkeypatch):
+def test_export_errors_are_clear_and_leave_nothing(tiny_run, tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="no such run folder"):
         export_saved_model(tmp_path / "missing", tmp_path / "out", verbose=False)
     existing = tmp_path / "exists"
     existing.mkdir()
     with pytest.raises(ConfigError, match="--overwrite"):
-        export_saved_model(run_dir, existing, verbose=False)
+        export_saved_model(tiny_run, existing, verbose=False)
 
     def broken_card(*args, **kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("ragan_tf.export.saved_model.write_model_card", broken_card)
     with pytest.raises(RuntimeError, match="disk full"):
-        export_saved_model(run_dir, tmp_path / "out", verbose=False)
+        export_saved_model(tiny_run, tmp_path / "out", verbose=False)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["exists"]
 
 
-def test_export_command(run_dir, tmp_path, capsys):
-    assert main(["export", str(run_dir), "--out", str(tmp_path / "model")]) == 0
+def test_export_command(tiny_run, tmp_path, capsys):
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "model")]) == 0
     assert "serving_default" in capsys.readouterr().out
     assert (tmp_path / "model" / "saved_model.pb").is_file()
     assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "m2")]) == 2

@@ -57,8 +57,11 @@ def synthetic_builder_config(
 class SyntheticAgingFaces(tfds.core.GeneratorBasedBuilder):
     """Procedurally rendered cartoon faces with exact age, identity and parsing ground truth."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "Renderer finalised (backgrounds, clothing, drawing details); images differ from 1.0.0.",
+    }
     BUILDER_CONFIGS = [synthetic_builder_config(image_size=size) for size in (32, 64, 128, 256)]
 
     def _info(self):

@@ -1,0 +1,161 @@
+"""`Ager`: age every face in a photo with an exported model, and put the result back.
+
+The steps (each its own module): `photo_io.load_photo` (EXIF, greyscale,
+alpha, 16-bit, decompression bombs), `face_alignment.FaceAligner` (dlib
+detection, 68 landmarks, the alignment recipe the model was trained with,
+a landmark face mask), the SavedModel's `with_face_mask` signature (one
+call per face for all target ages), and `paste_back.paste_back_all`
+(inverse warp, feathered blend). The result is the whole photo at each age.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ragan_tf.inference.face_alignment import FaceAligner, FaceDetector, align_face
+from ragan_tf.inference.paste_back import paste_back_all
+from ragan_tf.inference.photo_io import DEFAULT_MAX_PIXELS, PhotoError, load_photo
+
+MIN_AGE, MAX_AGE = 0, 120
+
+
+class NoFaceError(PhotoError):
+    """A photo in which the detector found no face."""
+
+
+@dataclasses.dataclass
+class AgingResult:
+    """Everything `Ager` produced for one photo.
+
+    Attributes:
+        source: the file name (or a caller-given label).
+        ages: the target ages, years.
+        original: uint8 [H, W, 3], the upright input.
+        photos: uint8 [A, H, W, 3], the whole photo at each target age.
+        faces: the `AlignedFace` of every detected face, left to right.
+        aged_crops: uint8 [F, A, S, S, 3], the generator's output per face and age.
+        timings: seconds spent in loading, detection, alignment, generator and paste-back.
+        photo: the loaded `Photo` (alpha, greyscale) when read from a file.
+    """
+
+    source: str
+    ages: list
+    original: np.ndarray
+    photos: np.ndarray
+    faces: list
+    aged_crops: np.ndarray
+    timings: dict
+    photo: object = None
+
+
+def check_ages(ages):
+    """Target ages as a list of ints; a clear error for an empty list or an age out of range."""
+    ages = [int(age) for age in ages]
+    if not ages:
+        raise ValueError("Give at least one target age.")
+    wrong = [age for age in ages if not MIN_AGE <= age <= MAX_AGE]
+    if wrong:
+        raise ValueError(f"Target ages must be within {MIN_AGE}-{MAX_AGE} years; got {wrong}.")
+    return ages
+
+
+def read_model_card(model_dir):
+    """The `signature.json` beside an export; a clear error when `model_dir` is not one."""
+    card_path = Path(model_dir) / "signature.json"
+    if not card_path.is_file():
+        raise FileNotFoundError(
+            f"{model_dir}: not a ragan-tf export (no signature.json); create one with "
+            "`ragan-tf export RUN_DIR --out DIR`."
+        )
+    return json.loads(card_path.read_text())
+
+
+class Ager:
+    """Ages the faces in photos with an exported ragan-tf SavedModel.
+
+    Args:
+        model: folder written by `ragan-tf export` (SavedModel + signature.json).
+        detector: `"auto"` (dlib HOG, then the CNN detector when HOG finds
+            nothing), `"hog"` or `"cnn"`.
+        max_pixels: photos larger than this are refused (decompression bombs).
+        crop_size: side of the aligned face crop; defaults to the model's resolution.
+
+    Example:
+    ```python
+    ager = Ager("exports/quickstart")
+    result = ager.age_photo("me.jpg", [10, 40, 70])
+    result.photos[2]  # the whole photo, everyone in it aged to 70
+    ```
+    """
+
+    def __init__(self, model, detector="auto", max_pixels=DEFAULT_MAX_PIXELS, crop_size=None):
+        import tensorflow as tf
+
+        self.card = read_model_card(model)
+        self.image_size = int(self.card["image_size"])
+        self.crop_size = int(crop_size or self.image_size)
+        self.max_pixels = max_pixels
+        self.aligner = FaceAligner(self.card["alignment"], self.crop_size, FaceDetector(detector))
+        self._saved_model = tf.saved_model.load(str(model))
+        self._with_face_mask = self._saved_model.signatures["with_face_mask"]
+
+    def age_crops(self, crop, mask, ages):
+        """One aligned crop (uint8 [S, S, 3]) and its mask ([S, S]) -> uint8 [A, S, S, 3]."""
+        import tensorflow as tf
+
+        count = len(ages)
+        result = self._with_face_mask(
+            image=tf.constant(np.repeat(crop[None], count, 0)),
+            face_mask=tf.constant(np.repeat(np.asarray(mask, np.float32)[None, ..., None], count, 0)),
+            target_age=tf.constant(np.asarray(ages, np.int32)),
+        )
+        return result["aged_image"].numpy()
+
+    def age_image(self, rgb, ages, source="image"):
+        """Ages every face in an RGB uint8 image; raises `NoFaceError` when there is none."""
+        ages = check_ages(ages)
+        start = time.perf_counter()
+        landmarks = self.aligner.detector.detect(rgb)
+        detected = time.perf_counter()
+        faces = [align_face(rgb, points, self.aligner.spec, self.crop_size) for points in landmarks]
+        aligned = time.perf_counter()
+        if not faces:
+            raise NoFaceError(
+                f"{source}: no face found (tried detector {self.aligner.detector.detector!r}). "
+                "Use a photo with a frontal face at least ~80 px wide, or try --detector cnn."
+            )
+        aged_crops = np.stack([self.age_crops(face.crop, face.mask, ages) for face in faces])
+        generated = time.perf_counter()
+        photos = np.stack(
+            [paste_back_all(rgb, [(aged[index], face) for aged, face in zip(aged_crops, faces)])
+             for index in range(len(ages))]
+        )
+        timings = {
+            "detect_s": detected - start,
+            "align_s": aligned - detected,
+            "generator_s": generated - aligned,
+            "paste_back_s": time.perf_counter() - generated,
+        }
+        return AgingResult(source, ages, rgb, photos, faces, aged_crops, timings)
+
+    def age_photo(self, path, ages):
+        """Loads a photo file (see `load_photo`) and ages every face in it."""
+        start = time.perf_counter()
+        photo = load_photo(path, self.max_pixels)
+        loaded = time.perf_counter() - start
+        result = self.age_image(photo.rgb, ages, source=str(path))
+        result.photo = photo
+        result.timings = {"load_s": loaded, **result.timings}
+        return result
+
+    def sweep(self, result, num_frames):
+        """Whole-photo frames at `num_frames` ages evenly spaced over `result.ages`' span
+        (continuous ages: the conditioning interpolates between age groups)."""
+        ages = np.linspace(min(result.ages), max(result.ages), num_frames)
+        per_face = [self.age_crops(face.crop, face.mask, np.round(ages)) for face in result.faces]
+        frames = [paste_back_all(result.original, [(aged[index], face) for aged, face in zip(per_face, result.faces)])
+                  for index in range(len(ages))]
+        return ages, frames

@@ -1,0 +1,112 @@
+"""What `ragan-tf age` writes for one photo: one image per age, a strip, an animated GIF.
+
+All files of a photo are first written into a hidden staging folder next to
+them and moved into place only when every one succeeded, so a failure
+leaves no partial output.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ragan_tf.inference.photo_io import save_photo
+from ragan_tf.visualization import image_grid
+
+STRIP_HEIGHT = 384
+GIF_MAX_SIDE = 480
+GIF_FRAME_MS = 120
+
+
+def _shrink(image, max_height=None, max_side=None):
+    height, width = image.shape[:2]
+    scale = min(1.0, (max_height or height) / height, (max_side or max(height, width)) / max(height, width))
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def age_strip(result):
+    """The input and every target age side by side, labelled; uint8 RGB."""
+    cells = [_shrink(image, max_height=STRIP_HEIGHT) for image in [result.original, *result.photos]]
+    labels = ["input"] + [f"age {age}" for age in result.ages]
+    return image_grid(np.stack(cells)[None], column_labels=labels)
+
+
+def gif_frames(ages, frames):
+    """Labelled, downscaled frames that sweep forward and back (ping-pong)."""
+    labelled = []
+    for age, frame in zip(ages, frames):
+        frame = _shrink(np.ascontiguousarray(frame), max_side=GIF_MAX_SIDE).copy()
+        scale = max(0.4, frame.shape[0] / 400)
+        cv2.putText(frame, f"age {age:.0f}", (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 3, cv2.LINE_AA)
+        cv2.putText(frame, f"age {age:.0f}", (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        labelled.append(frame)
+    return labelled + labelled[-2:0:-1]
+
+
+def save_gif(frames, path):
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=GIF_FRAME_MS, loop=0, optimize=True)
+
+
+def output_names(source, ages, num_faces, strip=True, gif=True, crops=False):
+    """File names (no folder) of everything written for `source`, in writing order."""
+    stem, suffix = Path(source).stem, Path(source).suffix.lower()
+    suffix = suffix if suffix in (".png", ".jpg", ".jpeg") else ".png"
+    names = [f"{stem}_age{age}{suffix}" for age in ages]
+    if strip:
+        names.append(f"{stem}_strip.jpg")
+    if gif:
+        names.append(f"{stem}_ages.gif")
+    if crops:
+        names += [f"{stem}_face{face}_aligned.png" for face in range(num_faces)]
+        names += [f"{stem}_face{face}_age{age}.png" for face in range(num_faces) for age in ages]
+    return names
+
+
+def write_outputs(result, out_dir, sweep=None, strip=True, crops=False):
+    """Writes every output of one `AgingResult` into `out_dir`, all or nothing.
+
+    Args:
+        result: an `AgingResult`.
+        out_dir: destination folder (created).
+        sweep: `(ages, frames)` from `Ager.sweep` for the GIF, or None for no GIF.
+        strip: write the side-by-side strip.
+        crops: also write the aligned crops and the generator's aged crops.
+
+    Returns:
+        The list of written paths.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = output_names(result.source, result.ages, len(result.faces), strip, sweep is not None, crops)
+    photo = result.photo
+    alpha = photo.alpha if photo is not None else None
+    greyscale = bool(photo is not None and photo.greyscale)
+    staging = Path(tempfile.mkdtemp(prefix=".ragan-tf-age.", dir=out_dir))
+    try:
+        images = iter(names)
+        for image in result.photos:
+            save_photo(image, staging / next(images), alpha=alpha, greyscale=greyscale)
+        if strip:
+            save_photo(age_strip(result), staging / next(images))
+        if sweep is not None:
+            save_gif(gif_frames(*sweep), staging / next(images))
+        if crops:
+            for face in result.faces:
+                save_photo(face.crop, staging / next(images))
+            for aged in result.aged_crops:
+                for crop in aged:
+                    save_photo(crop, staging / next(images))
+        written = []
+        for name in names:
+            (staging / name).replace(out_dir / name)
+            written.append(out_dir / name)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
