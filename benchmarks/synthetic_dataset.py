@@ -24,8 +24,8 @@ import time
 import numpy as np
 
 from ragan_tf.data import synthetic_faces
-from ragan_tf.data.face_mask import face_mask_from_parsing
-from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor, cnn_trunk, render_batch
+from ragan_tf.evaluation.identity import SyntheticIdentityEmbedder, render_face_only
+from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor, render_batch
 
 
 def render_throughput(size, count, seed):
@@ -39,28 +39,9 @@ def render_throughput(size, count, seed):
     return count / (time.perf_counter() - start)
 
 
-def render_set(pairs, size, seed, face_only=False):
-    """Images as float32 in [0, 1] for (identity, age) pairs; background and clothing
-    zeroed when `face_only`."""
-    images = np.empty((len(pairs), size, size, 3), np.float32)
-    for index, (identity, age) in enumerate(pairs):
-        face = synthetic_faces.render(int(identity), float(age), size, seed)
-        image = face.image.astype(np.float32) / 255.0
-        if face_only:
-            image *= face_mask_from_parsing(face.parsing)[..., None]
-        images[index] = image
-    return images
-
-
 def training_pairs(identities, images_per_identity, seed):
     return [(identity, synthetic_faces.sample_age(identity, index, seed))
             for identity in identities for index in range(images_per_identity)]
-
-
-def train(keras, model, x, y, loss, args):
-    steps = args.epochs * (len(x) // args.batch_size)
-    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)), loss=loss)
-    model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
 
 
 def age_regression_mae(train_ids, test_ids, args):
@@ -79,40 +60,18 @@ def age_regression_mae(train_ids, test_ids, args):
 
 
 def identity_matching_accuracy(train_ids, test_ids, args):
-    """Trains an identity classifier; top-1 young-gallery / old-probe accuracy on test identities.
-
-    The classifier is a CosFace head (cosine softmax with an additive margin)
-    on a unit-length 128-d embedding, so training optimises exactly the cosine
-    similarity used for matching.
-    """
-    import keras
-
-    keras.utils.set_random_seed(args.seed)
-    train_pairs = training_pairs(train_ids, args.images_per_identity, args.seed)
-    labels = np.repeat(np.arange(len(train_ids)), args.images_per_identity)
-    x_train = render_set(train_pairs, args.size, args.seed, face_only=True)
-    inputs, features = cnn_trunk(args.size)
-    embedding = keras.layers.UnitNormalization()(keras.layers.Dense(128)(features))
-    cosines = keras.layers.Dense(
-        len(train_ids), use_bias=False, kernel_constraint=keras.constraints.UnitNorm(axis=0)
-    )(embedding)
-    model = keras.Model(inputs, cosines, name="identity_classifier")
-
-    def cosface_loss(label, cosine, scale=16.0, margin=0.2):
-        target = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(label, (-1,)), "int32"), len(train_ids))
-        logits = scale * (cosine - margin * target)
-        return keras.losses.categorical_crossentropy(target, logits, from_logits=True)
-
-    train(keras, model, x_train, labels, cosface_loss, args)
-
+    """Trains the package's synthetic identity embedder (a CosFace head on a unit-length
+    128-d embedding, face mask only; the one `evaluate` uses); top-1 young-gallery /
+    old-probe accuracy on test identities by cosine similarity."""
+    embedder = SyntheticIdentityEmbedder.train(
+        args.size, train_ids, args.images_per_identity, args.epochs, args.batch_size, args.seed
+    )
     rng = np.random.default_rng(args.seed)
     young = rng.uniform(5.0, 30.0, len(test_ids))
     old = young + rng.uniform(30.0, 60.0, len(test_ids))  # <= 90
-    embedder = keras.Model(inputs, embedding)
 
     def embed(ages):
-        images = render_set(list(zip(test_ids, ages)), args.size, args.seed, face_only=True)
-        return embedder.predict(images, batch_size=256, verbose=0)
+        return embedder.embed(*render_face_only(list(zip(test_ids, ages)), args.size, args.seed))
 
     similarity = embed(old) @ embed(young).T  # probes x gallery, cosine
     accuracy = float(np.mean(np.argmax(similarity, axis=1) == np.arange(len(test_ids))))

@@ -5,6 +5,7 @@ Subcommands:
     train          train a pipeline YAML with Keras fit (resumes after interruption)
     export         a run's EMA generator -> SavedModel (+ model card, optional TFLite)
     age            age the faces in photos with an exported model (whole photo back, strip, GIF)
+    evaluate       age accuracy, identity, background and image quality of a run or export
 """
 
 import argparse
@@ -47,6 +48,19 @@ def _age(args):
         args.photos, args.model, args.ages, args.out, detector=args.detector, gif_frames=args.gif_frames,
         strip=not args.no_strip, crops=args.save_crops, max_pixels=args.max_pixels,
     )
+
+
+def _evaluate(args):
+    from ragan_tf.evaluation.evaluate import evaluate
+
+    inception = None
+    if args.fid_weights or args.allow_download:
+        from ragan_tf.evaluation.inception import InceptionFeatures
+
+        inception = InceptionFeatures(weights=args.fid_weights or "imagenet", allow_download=args.allow_download)
+    evaluate(args.model, args.out, data=args.data, count=args.count, baselines=args.baselines,
+             estimator_identities=args.estimator_identities, estimator_epochs=args.estimator_epochs,
+             inception=inception)
 
 
 def build_parser():
@@ -93,6 +107,21 @@ def build_parser():
     age.add_argument("--max-pixels", type=int, default=100_000_000,
                      help="refuse photos with more pixels than this (decompression bombs)")
     age.set_defaults(handler=_age)
+
+    evaluate = commands.add_parser("evaluate", help="measure a run or an export on the test split")
+    evaluate.add_argument("--model", required=True, help="a run folder (ragan-tf train) or an export (ragan-tf export)")
+    evaluate.add_argument("--out", required=True, help="output folder for tables and plots")
+    evaluate.add_argument("--data", help="pipeline YAML naming the test data (default: the model's own)")
+    evaluate.add_argument("--count", type=int, default=100, help="test images, each aged to every group")
+    evaluate.add_argument("--baselines", nargs="*", default=["identity", "untrained"],
+                          help="also evaluate: identity (output = input), untrained (fresh generator)")
+    evaluate.add_argument("--estimator-identities", type=int, default=300,
+                          help="training identities for the synthetic age estimator and identity embedder")
+    evaluate.add_argument("--estimator-epochs", type=int, default=8)
+    evaluate.add_argument("--fid-weights", help="local InceptionV3 (no top) weights file for FID/KID")
+    evaluate.add_argument("--allow-download", action="store_true",
+                          help="let Keras download the InceptionV3 ImageNet weights for FID/KID (~84 MB)")
+    evaluate.set_defaults(handler=_evaluate)
     return parser
 
 

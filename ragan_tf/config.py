@@ -68,7 +68,12 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """Optimisation; defaults follow the paper (Adam 1e-4, betas 0/0.99, batch 8, 30 epochs)."""
+    """Optimisation; defaults follow the paper (Adam 1e-4, betas 0/0.99, batch 8, 30 epochs).
+
+    `evaluate_every_epochs` > 0 adds the evaluation callback (synthetic data:
+    face error against the exact ground truth, background PSNR/SSIM,
+    reconstruction, on `evaluate_faces` test faces) to TensorBoard under `eval/`.
+    """
 
     batch_size: int = 8
     epochs: int = 30
@@ -88,6 +93,8 @@ class TrainingConfig:
     steps_per_execution: int = 1
     mixed_precision: bool = False
     sample_every_steps: int = 500
+    evaluate_every_epochs: int = 0
+    evaluate_faces: int = 32
 
 
 @dataclasses.dataclass
@@ -205,6 +212,13 @@ def load_config(path=None, overrides=()):
             config.name = path.stem
     for override in overrides:
         _apply(config, _nest(*parse_override(override)), "")
+    return config.validate()
+
+
+def config_from_dict(values):
+    """An `ExperimentConfig` from a nested dict (e.g. the one an export's model card records)."""
+    config = ExperimentConfig()
+    _apply(config, values, "")
     return config.validate()
 
 

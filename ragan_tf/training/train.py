@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ragan_tf.config import save_config
+from ragan_tf.config import ConfigError, save_config
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.data.pipeline import count_examples, distributed_dataset, make_dataset
 from ragan_tf.models.ragan.builders import build_discriminator, build_generator
@@ -54,6 +54,22 @@ def sample_batch(config, num_faces=NUM_SAMPLE_FACES):
     """A fixed batch of test faces (numpy dict) for aging grids."""
     dataset = make_dataset(config.data, "test", num_faces, training=False, repeat=False)
     return {key: value.numpy() for key, value in next(iter(dataset)).items()}
+
+
+def evaluation_callbacks(config, run_dir):
+    """`[EvaluationCallback]` when `training.evaluate_every_epochs` > 0 (synthetic data only: it
+    compares with exact ground truth), else `[]`."""
+    every = config.training.evaluate_every_epochs
+    if every <= 0:
+        return []
+    if config.data.dataset != "synthetic":
+        raise ConfigError("training.evaluate_every_epochs needs the synthetic dataset (exact ground truth); set it to 0.")
+    from ragan_tf.evaluation.callback import EvaluationCallback
+    from ragan_tf.evaluation.evaluate import synthetic_test_set
+
+    return [EvaluationCallback(synthetic_test_set(config.data, config.training.evaluate_faces),
+                               get_scheme(config.data.age_groups), run_dir / "logs", every,
+                               non_face_labels=tuple(config.data.non_face_labels))]
 
 
 def train(config, verbose="auto", extra_callbacks=()):
@@ -101,6 +117,7 @@ def train(config, verbose="auto", extra_callbacks=()):
             run_dir,
             every_steps=training.sample_every_steps,
         ),
+        *evaluation_callbacks(config, run_dir),
         *extra_callbacks,
     ]
     history = model.fit(

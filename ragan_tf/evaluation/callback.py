@@ -1,0 +1,72 @@
+"""Evaluation during training: the main metrics of the EMA generator in TensorBoard every N epochs."""
+
+import keras
+import numpy as np
+
+from ragan_tf.evaluation.evaluate import Metrics, evaluate_rows, summarize
+
+#: Overall summary columns written as TensorBoard scalars (when present).
+LOGGED = ("face_l1_vs_truth", "background_psnr_db", "background_ssim", "age_in_group_share", "age_mae_to_anchor",
+          "identity_distance")
+
+
+class EvaluationCallback(keras.callbacks.Callback):
+    """Every `every_epochs` epochs, ages a fixed test set to every group with `model.generator_ema`
+    and writes the overall metrics (and the reconstruction L1) as `eval/<metric>` scalars.
+
+    Args:
+        evaluation_set: an `EvaluationSet` (e.g. `synthetic_test_set(config.data, 32)`).
+        scheme: the `AgeGroupScheme`.
+        log_dir: TensorBoard folder (a `validation`-like subfolder is added: `eval`).
+        every_epochs: evaluation period in epochs.
+        metrics: a `Metrics`; by default the cheap ones only (exact synthetic
+            ground truth, background PSNR/SSIM, reconstruction), no trained estimator.
+
+    Example:
+    ```python
+    callback = EvaluationCallback(synthetic_test_set(config.data, 32), scheme, "checkpoints/run/logs", 2)
+    model.fit(data, epochs=10, callbacks=[callback])
+    ```
+    """
+
+    def __init__(self, evaluation_set, scheme, log_dir, every_epochs=1, metrics=None, non_face_labels=(0, 14, 15, 16, 18)):
+        super().__init__()
+        self.evaluation_set = evaluation_set
+        self.scheme = scheme
+        self.every_epochs = int(every_epochs)
+        self.metrics = metrics or Metrics(exact_truth=True)
+        self.non_face_labels = non_face_labels
+        self.log_dir = str(log_dir)
+        self.history = []
+        self._writer = None
+
+    def evaluate_now(self):
+        """The overall metrics of the current EMA generator (dict)."""
+        import pandas as pd
+
+        generator = self.model.generator_ema
+
+        def aging_function(images, masks, groups):
+            return np.asarray(generator(images, masks, np.asarray(groups, np.int32), training=False))
+
+        rows, _, _ = evaluate_rows(aging_function, self.evaluation_set, self.scheme, self.metrics,
+                                non_face_labels=self.non_face_labels, progress=False)
+        summary = summarize(pd.DataFrame(rows), self.scheme)
+        values = {key: float(summary.loc["overall", key]) for key in LOGGED if key in summary.columns}
+        if "reconstruction_l1" in summary.attrs:
+            values["reconstruction_l1"] = summary.attrs["reconstruction_l1"]
+        return values
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_epochs <= 0 or (epoch + 1) % self.every_epochs:
+            return
+        import tensorflow as tf
+
+        values = self.evaluate_now()
+        self.history.append((epoch, values))
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(f"{self.log_dir}/eval")
+        with self._writer.as_default(step=epoch):
+            for key, value in values.items():
+                tf.summary.scalar(f"eval/{key}", value)
+        self._writer.flush()
