@@ -27,23 +27,7 @@ import abc
 
 import numpy as np
 
-
-def _as_uint8_batch(images):
-    """`images` as a uint8 [N, H, W, 3] array (a single [H, W, 3] image gets a batch axis)."""
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected uint8 [N, H, W, 3] RGB images; got {images.dtype} {images.shape}.")
-    return images
-
-
-def _image_list(images):
-    """uint8 [H, W, 3] images from a [N, H, W, 3] array, one [H, W, 3] image or a list of
-    images of any sizes."""
-    if isinstance(images, (list, tuple)):
-        return [_as_uint8_batch(image)[0] for image in images]
-    return list(_as_uint8_batch(images))
+from ragan_tf.evaluation.image_batches import as_uint8_batch, image_list
 
 
 class AgeEstimator(abc.ABC):
@@ -108,7 +92,7 @@ class SyntheticAgeEstimator(AgeEstimator):
         return cls(SyntheticAgeRegressor.train(image_size, identities, images_per_identity, epochs, batch_size, seed))
 
     def predict_ages(self, images):
-        images = _as_uint8_batch(images)
+        images = as_uint8_batch(images)
         self.missed = 0
         size = self.image_size
         if images.shape[1:3] != (size, size):
@@ -169,7 +153,7 @@ class PhotoAgeEstimator(AgeEstimator):
 
     def predict_one(self, image):
         """Age in years of the largest face in one uint8 [H, W, 3] image; NaN without a face."""
-        image = np.ascontiguousarray(_as_uint8_batch(image)[0])
+        image = np.ascontiguousarray(as_uint8_batch(image)[0])
         faces = self._predictor.predict(image)
         if not faces and self.fallback_detector is not None:
             boxes = self._fallback_boxes(image)
@@ -191,7 +175,7 @@ class PhotoAgeEstimator(AgeEstimator):
                 for left, top, right, bottom in boxes]
 
     def predict_ages(self, images):
-        ages = np.array([self.predict_one(image) for image in _image_list(images)], np.float32)
+        ages = np.array([self.predict_one(image) for image in image_list(images)], np.float32)
         self.missed = int(np.isnan(ages).sum())
         self.total_missed += self.missed
         return ages

@@ -329,16 +329,26 @@ def example_grid(aging_function, evaluation_set, scheme, count=8, title=None):
 
 # -------------------------------------------------------------- entry point
 def markdown_table(frame, digits=3):
-    """A pandas frame as a Markdown table (index as the first column); no `tabulate` needed."""
-    def cell(value):
+    """A pandas frame as a Markdown table (index as the first column); no `tabulate` needed.
+    Columns holding only whole numbers (counts) are written without decimals."""
+    def integral(column):
+        values = np.asarray(frame[column], dtype=object)
+        return all(isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer())
+                   for v in values)
+
+    whole = {column for column in frame.columns if integral(column)}
+
+    def cell(value, column):
         if isinstance(value, (float, np.floating)):
-            return "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+            if np.isnan(value):
+                return "n/a"
+            return f"{int(value)}" if column in whole else f"{value:.{digits}f}"
         return str(value)
 
     header = ["", *map(str, frame.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for label, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(label), *map(cell, row.tolist())]) + " |")
+        lines.append("| " + " | ".join([str(label), *(cell(v, c) for c, v in zip(frame.columns, row.tolist()))]) + " |")
     return "\n".join(lines)
 
 

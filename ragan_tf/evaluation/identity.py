@@ -35,23 +35,7 @@ import numpy as np
 
 from ragan_tf.data import synthetic_faces
 from ragan_tf.data.face_mask import face_mask_from_parsing
-
-
-def _as_uint8_batch(images):
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected uint8 [N, H, W, 3] RGB images; got {images.dtype} {images.shape}.")
-    return images
-
-
-def _image_list(images):
-    """uint8 [H, W, 3] images from a [N, H, W, 3] array, one [H, W, 3] image or a list of
-    images of any sizes."""
-    if isinstance(images, (list, tuple)):
-        return [_as_uint8_batch(image)[0] for image in images]
-    return list(_as_uint8_batch(images))
+from ragan_tf.evaluation.image_batches import as_uint8_batch, image_list
 
 
 def verification_rate(distances, threshold):
@@ -176,7 +160,7 @@ class DlibFaceDescriptor(IdentityEmbedder):
         """float32 [128] descriptor of the largest face in one uint8 [H, W, 3] image; NaN without a face."""
         import dlib
 
-        image = np.ascontiguousarray(_as_uint8_batch(image)[0])
+        image = np.ascontiguousarray(as_uint8_batch(image)[0])
         box = self.face_box(image)
         if box is None:
             return np.full(128, np.nan, np.float32)
@@ -186,7 +170,7 @@ class DlibFaceDescriptor(IdentityEmbedder):
         return np.asarray(recogniser.compute_face_descriptor(image, shape, self.num_jitters), np.float32)
 
     def embed(self, images):
-        embeddings = np.stack([self.embed_one(image) for image in _image_list(images)])
+        embeddings = np.stack([self.embed_one(image) for image in image_list(images)])
         self.missed = int(np.isnan(embeddings[:, 0]).sum())
         self.total_missed += self.missed
         return embeddings
@@ -346,7 +330,7 @@ class SyntheticIdentityEmbedder(IdentityEmbedder):
                 `face_mask_from_parsing`), or None when the images are already
                 face-only (the embedder was trained on masked faces).
         """
-        images = _as_uint8_batch(images)
+        images = as_uint8_batch(images)
         self.missed = 0
         size = self.image_size
         if face_masks is None:
@@ -435,7 +419,7 @@ def synthetic_face_error(aged, identities, target_ages, image_size=None, seed=0,
     synthetic_face_error(renders, [3, 4], [60.0, 60.0])   # array([0., 0.])
     ```
     """
-    aged = _as_uint8_batch(aged)
+    aged = as_uint8_batch(aged)
     identities = np.asarray(identities).reshape(-1)
     target_ages = np.asarray(target_ages, np.float64).reshape(-1)
     if not len(aged) == len(identities) == len(target_ages):
