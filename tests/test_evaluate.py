@@ -98,7 +98,7 @@ def test_summary_per_group_and_overall_by_hand(test_set):
     assert summary.loc["overall", "background_psnr_db"] == PSNR_CAP
     group_rows = transformed[transformed.target_group == 9]
     assert summary.loc["70-120", "outputs"] == len(group_rows)
-    assert summary.attrs["reconstruction_l1"] == 0.0
+    assert summary.attrs["reconstruction_l1"] == 0.0 and summary.attrs["reconstruction_psnr_db"] == PSNR_CAP
 
 
 def test_markdown_table_layout():

@@ -53,8 +53,9 @@ class EvaluationCallback(keras.callbacks.Callback):
                                 non_face_labels=self.non_face_labels, progress=False)
         summary = summarize(pd.DataFrame(rows), self.scheme)
         values = {key: float(summary.loc["overall", key]) for key in LOGGED if key in summary.columns}
-        if "reconstruction_l1" in summary.attrs:
-            values["reconstruction_l1"] = summary.attrs["reconstruction_l1"]
+        for key in ("reconstruction_l1", "reconstruction_psnr_db"):
+            if key in summary.attrs:
+                values[key] = summary.attrs[key]
         return values
 
     def on_epoch_end(self, epoch, logs=None):

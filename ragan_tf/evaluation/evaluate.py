@@ -184,6 +184,7 @@ def _batch_rows(aged, index, group, anchor, evaluation_set, source_groups, input
         "background_ssim": _timed(costs, "background_ssim", lambda: [
             masked_ssim(aged[k], input_uint8[i], background[k]) for k, i in pairs]),
         "input_l1": [l1_error(aged[k], input_uint8[i]) for k, i in pairs],
+        "input_psnr": [masked_psnr(aged[k], input_uint8[i]) for k, i in pairs],
     }
     if metrics.age_estimator is not None:
         columns["predicted_age"] = _timed(costs, "age_estimator", lambda: np.asarray(
@@ -243,6 +244,7 @@ def summarize(frame, scheme, identity_threshold=None):
     reconstruction = frame[frame.target_group == frame.source_group]
     if len(reconstruction):
         summary.attrs["reconstruction_l1"] = float(reconstruction.input_l1.mean())
+        summary.attrs["reconstruction_psnr_db"] = float(np.minimum(reconstruction.input_psnr, PSNR_CAP).mean())
     return summary
 
 
@@ -360,7 +362,8 @@ def write_report(frame, summary, quality, out_dir, name):
     summary.to_csv(out_dir / "summary.csv")
     lines = [f"# Evaluation: {name}", "", markdown_table(summary), ""]
     if "reconstruction_l1" in summary.attrs:
-        lines += [f"Reconstruction G(x, y) vs x, mean L1 (0-255): {summary.attrs['reconstruction_l1']:.2f}", ""]
+        lines += [f"Reconstruction G(x, y) vs x (target = source group): mean L1 (0-255) "
+                  f"{summary.attrs['reconstruction_l1']:.2f}, mean PSNR {summary.attrs['reconstruction_psnr_db']:.2f} dB", ""]
     if summary.attrs.get("seconds_per_100_outputs"):
         costs = summary.attrs["seconds_per_100_outputs"]
         lines += ["Cost, seconds per 100 outputs: " + ", ".join(f"{key} {value:.2f}" for key, value in costs.items()), ""]

@@ -66,10 +66,13 @@ class IdentityEmbedder(abc.ABC):
     missed = 0
 
     @abc.abstractmethod
-    def embed(self, images):
+    def embed(self, images, face_masks=None):
         """float32 [N, D] embeddings of uint8 [N, H, W, 3] images (NaN rows where no face).
 
-        Embedders for photos also take a list of images of any sizes.
+        `face_masks` ([N, H, W] or [N, H, W, 1]) are used by embedders that
+        look at the face region only and ignored by the others, so every
+        embedder is called the same way. Embedders for photos also take a list
+        of images of any sizes.
         """
 
     @abc.abstractmethod
@@ -169,7 +172,8 @@ class DlibFaceDescriptor(IdentityEmbedder):
         shape = shape_predictor(image, dlib.rectangle(left, top, right, bottom))
         return np.asarray(recogniser.compute_face_descriptor(image, shape, self.num_jitters), np.float32)
 
-    def embed(self, images):
+    def embed(self, images, face_masks=None):
+        """dlib descriptors of the largest face in each image; `face_masks` is ignored (dlib finds the face)."""
         embeddings = np.stack([self.embed_one(image) for image in image_list(images)])
         self.missed = int(np.isnan(embeddings[:, 0]).sum())
         self.total_missed += self.missed
