@@ -2,7 +2,7 @@
 
 For test identities (never seen in training), each face is transformed to
 every other age group with the run's EMA generator, and compared with
-`render(identity, representative age of the target group)`:
+`render(identity, anchor age of the target group)`:
 
 - in target group: share of outputs that a synthetic age regressor (trained
   here on training identities) places in the target group;
@@ -30,61 +30,43 @@ import numpy as np  # noqa: E402
 
 from ragan_tf.config import load_config  # noqa: E402
 from ragan_tf.data import synthetic_faces  # noqa: E402
+from ragan_tf.evaluation.evaluate import render_truth, synthetic_test_set  # noqa: E402
+from ragan_tf.evaluation.image_metrics import l1_error, masked_psnr  # noqa: E402
 from ragan_tf.data.age_groups import get_scheme  # noqa: E402
-from ragan_tf.data.face_mask import face_mask_from_parsing  # noqa: E402
 from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor  # noqa: E402
 from ragan_tf.models.ragan.builders import build_generator  # noqa: E402
 from ragan_tf.sampling import aging_grid  # noqa: E402
 from ragan_tf.visualization import save_png, to_uint8  # noqa: E402
 
 
-def test_faces(config, count):
-    """`count` test-split faces: (identity, age, image [-1, 1], face mask) arrays."""
-    data = config.data
-    _, test_ids = synthetic_faces.split_identities(
-        data.synthetic_identities, data.synthetic_test_fraction, data.synthetic_seed
-    )
-    faces = [
-        synthetic_faces.render(int(identity), synthetic_faces.sample_age(int(identity), index, data.synthetic_seed),
-                               data.image_size, data.synthetic_seed)
-        for index in range(count // len(test_ids) + 1) for identity in test_ids
-    ][:count]
-    images = np.stack([face.image for face in faces]).astype(np.float32) / 127.5 - 1.0
-    masks = np.stack([face_mask_from_parsing(face.parsing, data.non_face_labels) for face in faces])[..., None]
-    return faces, images, masks
-
-
-def evaluate(generator, regressor, config, faces, images, masks):
+def evaluate(generator, regressor, config, evaluation_set):
     """Mean metrics over every (face, other target group) pair, plus the same for baselines."""
     scheme = get_scheme(config.data.age_groups)
-    target_ages = [float(age) for age in scheme.anchor_ages]
-    source_groups = scheme.group_of([face.age for face in faces])
+    size, non_face_labels = config.data.image_size, config.data.non_face_labels
+    source_groups = scheme.group_of(evaluation_set.ages)
+    inputs = to_uint8(evaluation_set.images)
     rows = {name: {"in_group": [], "face_l1": [], "background_psnr": []}
             for name in ("RAGAN", "identity", "untrained", "ground truth")}
-    for group, target_age in enumerate(target_ages):
+    for group, target_age in enumerate(scheme.anchor_ages):
         keep = np.flatnonzero(source_groups != group)
         if not keep.size:
             continue
-        truth = [synthetic_faces.render(faces[i].identity, target_age, config.data.image_size, config.data.synthetic_seed)
-                 for i in keep]
-        truth_images = np.stack([t.image for t in truth]).astype(np.float32) / 127.5 - 1.0
-        truth_masks = np.stack([face_mask_from_parsing(t.parsing, config.data.non_face_labels) for t in truth])[..., None]
-        face_region = np.maximum(masks[keep], truth_masks)
-        outputs = {
-            name: np.asarray(model(images[keep], masks[keep], np.full(len(keep), group, np.int32), training=False))
+        truth, truth_masks = render_truth(evaluation_set, keep, float(target_age), size, non_face_labels)
+        face_region = np.maximum(evaluation_set.masks[keep], truth_masks)[..., 0]
+        outputs = {  # float in [-1, 1]: the regressor sees the generator's unquantised output
+            name: np.asarray(model(evaluation_set.images[keep], evaluation_set.masks[keep],
+                                   np.full(len(keep), group, np.int32), training=False))
             for name, model in generator.items()
         }
-        outputs["identity"] = images[keep]
-        outputs["ground truth"] = truth_images
-        for name, output in outputs.items():
-            predicted_groups = scheme.group_of(np.clip(regressor.predict_ages(output), 0, 120))
+        outputs["identity"] = evaluation_set.images[keep]
+        outputs["ground truth"] = truth.astype(np.float32) / 127.5 - 1.0
+        for name, floats in outputs.items():
+            predicted_groups = scheme.group_of(np.clip(regressor.predict_ages(floats), 0, 120))
+            output = to_uint8(floats)
             rows[name]["in_group"].extend(predicted_groups == group)
-            error = np.abs(to_uint8(output).astype(np.float32) - to_uint8(truth_images).astype(np.float32))
-            rows[name]["face_l1"].extend((error * face_region).sum((1, 2, 3)) / (3 * face_region.sum((1, 2, 3))))
-            background = 1.0 - face_region
-            squared = (to_uint8(output).astype(np.float32) - to_uint8(images[keep]).astype(np.float32)) ** 2
-            mse = (squared * background).sum((1, 2, 3)) / (3 * background.sum((1, 2, 3)))
-            rows[name]["background_psnr"].extend(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)))
+            rows[name]["face_l1"].extend(l1_error(output[k], truth[k], face_region[k]) for k in range(len(keep)))
+            rows[name]["background_psnr"].extend(
+                masked_psnr(output[k], inputs[i], 1.0 - face_region[k]) for k, i in enumerate(keep))
     return {name: {key: float(np.mean(values)) for key, values in metrics.items()} for name, metrics in rows.items()}
 
 
@@ -110,9 +92,9 @@ def main():
     )
     regressor = SyntheticAgeRegressor.train(config.data.image_size, train_ids[: args.regressor_identities], epochs=args.regressor_epochs)
     print(f"age regressor trained on {min(args.regressor_identities, len(train_ids))} training identities in {time.perf_counter() - start:.0f} s")
-    faces, images, masks = test_faces(config, args.faces)
-    results = evaluate(generators, regressor, config, faces, images, masks)
-    print(f"run {run}: {len(faces)} test faces x every other age group ({config.data.age_groups})")
+    evaluation_set = synthetic_test_set(config.data, args.faces)
+    results = evaluate(generators, regressor, config, evaluation_set)
+    print(f"run {run}: {len(evaluation_set)} test faces x every other age group ({config.data.age_groups})")
     print("| output | in target group | face L1 vs ground truth (0-255) | background PSNR vs input (dB) |")
     print("| --- | --- | --- | --- |")
     for name, metrics in results.items():
@@ -121,8 +103,8 @@ def main():
         print(f"| {name} | {metrics['in_group']:.1%} | {metrics['face_l1']:.1f} | {psnr_text} |")
     if args.grid:
         labels = get_scheme(config.data.age_groups).labels
-        picture = aging_grid(generators["RAGAN"], images[:8], masks[:8], labels,
-                             source_groups=get_scheme(config.data.age_groups).group_of([f.age for f in faces[:8]]),
+        picture = aging_grid(generators["RAGAN"], evaluation_set.images[:8], evaluation_set.masks[:8], labels,
+                             source_groups=get_scheme(config.data.age_groups).group_of(evaluation_set.ages[:8]),
                              title=f"{run.name}: EMA generator on unseen test identities")
         print(f"wrote {save_png(picture, args.grid)}")
     print(f"elapsed {time.perf_counter() - start:.0f} s")

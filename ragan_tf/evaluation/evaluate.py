@@ -119,7 +119,9 @@ class Metrics:
     exact_truth: bool = True
 
 
-def _truth(evaluation_set, indices, target_age, image_size, non_face_labels):
+def render_truth(evaluation_set, indices, target_age, image_size, non_face_labels):
+    """The exact answer for test faces `indices` at `target_age`: uint8 renders [n, S, S, 3]
+    and their face masks [n, S, S, 1]."""
     faces = [synthetic_faces.render(int(evaluation_set.identities[i]), float(target_age), image_size, evaluation_set.seed)
              for i in indices]
     images = np.stack([face.image for face in faces])
@@ -196,7 +198,7 @@ def _batch_rows(aged, index, group, anchor, evaluation_set, source_groups, input
             metrics.identity_embedder.distance(input_embeddings[index], embeddings), np.float64)
     if metrics.exact_truth:
         def face_error():
-            truth, truth_masks = _truth(evaluation_set, index, anchor, size, non_face_labels)
+            truth, truth_masks = render_truth(evaluation_set, index, anchor, size, non_face_labels)
             region = np.maximum(evaluation_set.masks[index], truth_masks)[..., 0]
             return [l1_error(aged[k], truth[k], region[k]) for k in range(len(index))]
 

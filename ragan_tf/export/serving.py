@@ -7,7 +7,6 @@ age modulator. The others add resizing, uint8 conversion and batching
 around it, all inside the graph, so a client needs TensorFlow only.
 """
 
-import numpy as np
 import tensorflow as tf
 
 from ragan_tf.data.age_groups import age_group_weights
@@ -100,7 +99,3 @@ class AgingFunctions:
         resized = tf.image.resize(aged, (height, width), antialias=True)
         return tf.cast(tf.round(tf.clip_by_value((resized + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
-
-def to_model_input_numpy(images_uint8):
-    """The `generate` signature's input convention, in NumPy: uint8 -> float32 in [-1, 1]."""
-    return np.asarray(images_uint8, np.float32) / 127.5 - 1.0

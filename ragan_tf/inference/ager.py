@@ -1,7 +1,7 @@
 """`Ager`: age every face in a photo with an exported model, and put the result back.
 
 The steps (each its own module): `photo_io.load_photo` (EXIF, greyscale,
-alpha, 16-bit, decompression bombs), `face_alignment.FaceAligner` (dlib
+alpha, 16-bit, decompression bombs), `face_alignment` (dlib
 detection, 68 landmarks, the alignment recipe the model was trained with,
 a landmark face mask), the SavedModel's `with_face_mask` signature (one
 call per face for all target ages), and `paste_back.paste_back_all`
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragan_tf.inference.face_alignment import FaceAligner, FaceDetector, align_face
+from ragan_tf.inference.face_alignment import FaceDetector, align_face, get_spec
 from ragan_tf.inference.paste_back import paste_back_all
 from ragan_tf.inference.photo_io import DEFAULT_MAX_PIXELS, PhotoError, load_photo
 
@@ -98,7 +98,8 @@ class Ager:
         self.image_size = int(self.card["image_size"])
         self.crop_size = int(crop_size or self.image_size)
         self.max_pixels = max_pixels
-        self.aligner = FaceAligner(self.card["alignment"], self.crop_size, FaceDetector(detector))
+        self.spec = get_spec(self.card["alignment"])
+        self.detector = FaceDetector(detector)
         self._saved_model = tf.saved_model.load(str(model))
         self._with_face_mask = self._saved_model.signatures["with_face_mask"]
 
@@ -118,13 +119,13 @@ class Ager:
         """Ages every face in an RGB uint8 image; raises `NoFaceError` when there is none."""
         ages = check_ages(ages)
         start = time.perf_counter()
-        landmarks = self.aligner.detector.detect(rgb)
+        landmarks = self.detector.detect(rgb)
         detected = time.perf_counter()
-        faces = [align_face(rgb, points, self.aligner.spec, self.crop_size) for points in landmarks]
+        faces = [align_face(rgb, points, self.spec, self.crop_size) for points in landmarks]
         aligned = time.perf_counter()
         if not faces:
             raise NoFaceError(
-                f"{source}: no face found (tried detector {self.aligner.detector.detector!r}). "
+                f"{source}: no face found (tried detector {self.detector.detector!r}). "
                 "Use a photo with a frontal face at least ~80 px wide, or try --detector cnn."
             )
         aged_crops = np.stack([self.age_crops(face.crop, face.mask, ages) for face in faces])

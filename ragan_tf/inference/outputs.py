@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ragan_tf.inference.photo_io import save_photo
+from ragan_tf.inference.photo_io import detection_image, save_photo
 from ragan_tf.visualization import image_grid
 
 STRIP_HEIGHT = 384
@@ -21,18 +21,17 @@ GIF_MAX_SIDE = 480
 GIF_FRAME_MS = 120
 
 
-def _shrink(image, max_height=None, max_side=None):
+def _shrink_to_height(image, max_height):
     height, width = image.shape[:2]
-    scale = min(1.0, (max_height or height) / height, (max_side or max(height, width)) / max(height, width))
-    if scale >= 1.0:
+    if height <= max_height:
         return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = (max(1, round(width * max_height / height)), max_height)
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def age_strip(result):
     """The input and every target age side by side, labelled; uint8 RGB."""
-    cells = [_shrink(image, max_height=STRIP_HEIGHT) for image in [result.original, *result.photos]]
+    cells = [_shrink_to_height(image, STRIP_HEIGHT) for image in [result.original, *result.photos]]
     labels = ["input"] + [f"age {age}" for age in result.ages]
     return image_grid(np.stack(cells)[None], column_labels=labels)
 
@@ -41,7 +40,8 @@ def gif_frames(ages, frames):
     """Labelled, downscaled frames that sweep forward and back (ping-pong)."""
     labelled = []
     for age, frame in zip(ages, frames):
-        frame = _shrink(np.ascontiguousarray(frame), max_side=GIF_MAX_SIDE).copy()
+        # the longest-side shrink that detection uses; copy: putText draws in place
+        frame = detection_image(np.ascontiguousarray(frame), GIF_MAX_SIDE)[0].copy()
         scale = max(0.4, frame.shape[0] / 400)
         cv2.putText(frame, f"age {age:.0f}", (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 3, cv2.LINE_AA)
         cv2.putText(frame, f"age {age:.0f}", (8, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
