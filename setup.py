@@ -39,13 +39,16 @@ setup(
         "pandas>=2.0",
         "matplotlib>=3.7",
         "PyYAML>=6.0",
+        # MATLAB metadata of IMDB-WIKI and CACD2000 (scipy.io); h5py (v7.3 files) comes with Keras.
+        "scipy>=1.11",
     ],
     extras_require={
         # Offline face tooling (detector, landmarks, identity descriptor, age estimator):
         # `ragan-tf age` and the real-photo evaluation metrics need it.
         "faces": FACES,
         # Tests cover the photo pipeline too, so development installs the face tooling.
-        "dev": ["pytest>=8", "scikit-image>=0.22", *FACES],
+        # dill: tensorflow-datasets' DatasetBuilderTestCase imports it.
+        "dev": ["pytest>=8", "scikit-image>=0.22", "dill", *FACES],
     },
     entry_points={"console_scripts": ["ragan-tf=ragan_tf.cli:main"]},
 )
