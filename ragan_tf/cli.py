@@ -2,6 +2,7 @@
 
 Subcommands:
     show-dataset   picture of a dataset: identities x age groups, plus face masks
+    prepare        a downloaded dataset -> aligned faces in sharded TFRecords, with a report
     train          train a pipeline YAML with Keras fit (resumes after interruption)
     export         a run's EMA generator -> SavedModel (+ model card, optional TFLite)
     age            age the faces in photos with an exported model (whole photo back, strip, GIF)
@@ -16,15 +17,32 @@ from ragan_tf.config import ConfigError
 
 
 def _show_dataset(args):
-    from ragan_tf.data.preview import synthetic_preview
+    from ragan_tf.data.preview import prepared_preview, synthetic_preview
     from ragan_tf.visualization import save_png
 
-    if args.dataset != "synthetic":
+    if args.dataset == "synthetic":
+        picture = synthetic_preview(args.size, args.identities, args.age_groups, args.seed)
+    elif os.path.isdir(args.dataset):
+        from ragan_tf.data.prepare import read_plan
+
+        read_plan(args.dataset)  # a clear error for a folder that is not a prepared dataset
+        picture = prepared_preview(args.dataset, args.age_groups, per_group=args.identities, split=args.split)
+    else:
         raise ConfigError(
-            f"show-dataset supports the embedded 'synthetic' dataset; got {args.dataset!r}."
+            f"show-dataset takes 'synthetic' or a folder written by `ragan-tf prepare`; got {args.dataset!r}."
         )
-    picture = synthetic_preview(args.size, args.identities, args.age_groups, args.seed)
     print(f"Wrote {save_png(picture, args.out)} ({picture.shape[1]}x{picture.shape[0]} px).")
+
+
+def _prepare(args):
+    from ragan_tf.data.prepare import prepare
+
+    prepare(
+        args.dataset, args.manual_dir, args.out, image_size=args.size, options=args.options,
+        alignment=args.alignment, mask=args.mask, non_face_labels=args.non_face_labels,
+        image_format=args.image_format, shard_size=args.shard_size, workers=args.workers,
+        detector=args.detector, multiple_faces=args.multiple_faces, overwrite=args.overwrite, limit=args.limit,
+    )
 
 
 def _train(args):
@@ -70,13 +88,49 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     show = commands.add_parser("show-dataset", help="write a picture of a dataset (identities x age groups)")
-    show.add_argument("dataset", help="dataset name: synthetic")
+    show.add_argument("dataset", help="'synthetic', or a folder written by `ragan-tf prepare`")
     show.add_argument("--out", required=True, help="output PNG path")
-    show.add_argument("--size", type=int, default=64, help="image size in pixels (32-256)")
-    show.add_argument("--identities", type=int, default=6, help="rows: number of identities")
+    show.add_argument("--size", type=int, default=64, help="synthetic: image size in pixels (32-256)")
+    show.add_argument("--identities", type=int, default=6,
+                      help="rows: identities (synthetic) or faces per age group (prepared)")
     show.add_argument("--age-groups", default="ffhq_aging", help="age-group scheme")
-    show.add_argument("--seed", type=int, default=0, help="dataset seed")
+    show.add_argument("--seed", type=int, default=0, help="synthetic: dataset seed")
+    show.add_argument("--split", default="train", help="prepared: which split")
     show.set_defaults(handler=_show_dataset)
+
+    from ragan_tf.data.datasets import MODULES
+    from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS
+    from ragan_tf.data.face_records import IMAGE_FORMATS
+
+    prepare = commands.add_parser(
+        "prepare", help="read a downloaded dataset, align the faces, write sharded TFRecords and a report",
+        description="Reads a dataset from the folder you downloaded it to (see README: Datasets), detects "
+        "and aligns the faces where the images are not aligned crops already, makes face masks and writes "
+        "sharded TFRecords readable by the training pipeline and by tfds.builder_from_directory, plus "
+        "report.md, preview.png and age_groups.png. Running it again continues an interrupted run.",
+    )
+    prepare.add_argument("dataset", choices=list(MODULES), help="which dataset the raw folder holds")
+    prepare.add_argument("--manual-dir", required=True, help="the folder you downloaded the dataset into")
+    prepare.add_argument("--out", required=True, help="output folder (set data.data_dir of a pipeline to it)")
+    prepare.add_argument("--size", type=int, default=256, help="side of the prepared faces in pixels")
+    prepare.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                         help="a reader option, e.g. --option subset=wiki (repeatable; see README)")
+    prepare.add_argument("--alignment", choices=["none", "ffhq_aging", "ffhq"],
+                         help="face crop: none = images are aligned crops already (default: the dataset's)")
+    prepare.add_argument("--mask", choices=["parsing", "landmarks", "none"],
+                         help="face mask source (default: the dataset's)")
+    prepare.add_argument("--non-face-labels", type=int, nargs="+", default=list(DEFAULT_NON_FACE_LABELS),
+                         help="parsing classes outside the face mask (datasets with parsing maps)")
+    prepare.add_argument("--image-format", choices=IMAGE_FORMATS, default="raw",
+                         help="raw: fastest to read, largest; png / jpeg: smaller, slower to decode")
+    prepare.add_argument("--shard-size", type=int, default=1000, help="images per TFRecord shard")
+    prepare.add_argument("--workers", type=int, help="processes (default: all CPU cores)")
+    prepare.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto", help="dlib face detector")
+    prepare.add_argument("--multiple-faces", choices=["skip", "largest"], default="skip",
+                         help="photos with several faces (and no labelled face box): skip them or take the largest")
+    prepare.add_argument("--overwrite", action="store_true", help="start again, deleting a previous --out")
+    prepare.add_argument("--limit", type=int, help="only the first N images of each split (a trial run)")
+    prepare.set_defaults(handler=_prepare)
 
     train = commands.add_parser("train", help="train a pipeline YAML with Keras fit")
     train.add_argument("pipeline", help="pipeline YAML, e.g. pipelines/ragan_synthetic_quickstart.yaml")

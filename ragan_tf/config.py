@@ -25,10 +25,17 @@ class ConfigError(ValueError):
 class DataConfig:
     """What the model trains on.
 
-    `dataset` names a reader (`synthetic` is embedded in the package).
-    `non_face_labels` are the face-parsing classes outside the face mask;
-    the default is LATS's choice (background, hat, earring, necklace, cloth).
-    The `synthetic_*` fields only apply to the synthetic dataset.
+    `dataset` names a reader: `synthetic` is embedded in the package; the
+    real datasets (`ffhq_aging`, `utkface`, `cacd`, `imdb_wiki`, `morph`,
+    `celeb_a`, `folder`) are read from the folder `ragan-tf prepare` wrote,
+    which `data_dir` names (for `synthetic`, `data_dir` is the
+    tensorflow-datasets cache folder). `non_face_labels` are the
+    face-parsing classes outside the face mask; the default is LATS's choice
+    (background, hat, earring, necklace, cloth). `balance_age_groups` draws
+    every age group equally often in training. `cache` keeps the (encoded)
+    examples in memory after the first epoch: turn it off for datasets
+    larger than memory. The `synthetic_*` fields only apply to the
+    synthetic dataset.
     """
 
     dataset: str = "synthetic"
@@ -37,6 +44,7 @@ class DataConfig:
     age_groups: str = "ffhq_aging"
     non_face_labels: typing.List[int] = dataclasses.field(default_factory=lambda: list(DEFAULT_NON_FACE_LABELS))
     random_flip: bool = True
+    balance_age_groups: bool = False
     shuffle_buffer: int = 2048
     cache: bool = True
     synthetic_identities: int = 600

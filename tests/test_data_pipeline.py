@@ -57,8 +57,12 @@ def test_batches_have_static_shapes_ranges_and_labels(data_config):
 
 
 def test_face_mask_matches_parsing(data_config):
-    raw, _ = load_examples(data_config, "test")
-    raw = next(raw.as_numpy_iterator())
+    builder = SyntheticAgingFaces(config=synthetic_builder_config(32, 12, 3, 0.25), data_dir=data_config.data_dir)
+    raw = next(builder.as_dataset(split="test", shuffle_files=False).as_numpy_iterator())
+    common = next(load_examples(data_config, "test")[0].as_numpy_iterator())
+    np.testing.assert_array_equal(common["image"], raw["image"])
+    np.testing.assert_array_equal(common["face_mask"], face_mask_from_parsing(raw["parsing"]) * 255)
+    assert common["age_low"] == common["age_high"] == np.floor(raw["age"])
     batch = as_numpy(make_dataset(data_config, "test", 1, training=False, repeat=False), 1)[0]
     np.testing.assert_allclose(batch["image"][0], raw["image"] / 127.5 - 1.0, atol=1e-6)
     np.testing.assert_array_equal(batch["face_mask"][0], face_mask_from_parsing(raw["parsing"]))

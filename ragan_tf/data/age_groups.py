@@ -8,6 +8,13 @@ names. Three schemes come from the systems this package reproduces:
 - `age_cgan`: the 6 groups of Antipov et al. (Age-cGAN).
 - `two_groups`: the 20-30 / 40-50 split of the encoder + conditional DCGAN
   seed; ages outside both ranges map to -1 (excluded).
+- `unconditional`: one group holding every face, also those whose age is
+  unknown (CelebA), for the unconditional GAN baselines.
+
+Datasets label ages exactly (UTKFace, CACD, ...) or by range (FFHQ-Aging's
+groups); a labelled range maps to a group only when it lies wholly inside
+one (`group_of_range`), so FFHQ-Aging's 50-69 is excluded under `age_cgan`
+(50-59 / 60+) rather than guessed.
 """
 
 import dataclasses
@@ -23,10 +30,13 @@ class AgeGroupScheme:
         name: the scheme's name in configs.
         ranges: `(low, high)` inclusive year ranges, in increasing order.
             Ages are floored to whole years before they are looked up.
+        unknown_age_group: the group of faces whose age is unknown; -1
+            excludes them.
     """
 
     name: str
     ranges: tuple
+    unknown_age_group: int = -1
 
     @property
     def num_groups(self):
@@ -61,6 +71,16 @@ class AgeGroupScheme:
         for index, (low, high) in enumerate(self.ranges):
             groups[(years >= low) & (years <= high)] = index
         return groups if groups.shape else int(groups)
+
+    def group_of_range(self, age_low, age_high):
+        """Group of labelled inclusive year ranges (arrays); -1 when a range straddles
+        groups or lies outside them; `unknown_age_group` where `age_low` < 0."""
+        age_low, age_high = np.asarray(age_low), np.asarray(age_high)
+        low = np.atleast_1d(self.group_of(np.maximum(age_low, 0)))
+        high = np.atleast_1d(self.group_of(np.maximum(age_high, 0)))
+        groups = np.where(low == high, low, -1)
+        groups = np.where(np.atleast_1d(age_low) < 0, self.unknown_age_group, groups).astype(np.int32)
+        return groups if age_low.shape else int(groups[0])
 
     def lookup_table(self, max_age=120):
         """`table[year] = group` for years 0..max_age, for in-graph lookups."""
@@ -111,6 +131,7 @@ SCHEMES = {
         "age_cgan", ((0, 18), (19, 29), (30, 39), (40, 49), (50, 59), (60, 120))
     ),
     "two_groups": AgeGroupScheme("two_groups", ((20, 30), (40, 50))),
+    "unconditional": AgeGroupScheme("unconditional", ((0, 120),), unknown_age_group=0),
 }
 
 

@@ -6,12 +6,13 @@ builder reads the records from `manual_dir`, prepares each face with
 example. Builder configs fix the resolution.
 
 `ragan-tf prepare` is the recommended way to build large datasets: it runs in
-parallel, resumes after an interruption and writes a report of what it
-skipped. The builders are for `tfds.load` users:
+parallel, resumes after an interruption, takes reader options and writes a
+report of what it skipped. The builders (reader options at their defaults)
+are for `tfds.load` users:
 
 ```python
-import ragan_tf.data.utkface  # registers "ragan_utkface"
-ds = tfds.load("ragan_utkface/128", split="train",
+import ragan_tf.data.utkface  # registers "utkface"
+ds = tfds.load("utkface/128", split="train",
                download_and_prepare_kwargs={"download_config":
                    tfds.download.DownloadConfig(manual_dir="~/raw/UTKFace")})
 ```

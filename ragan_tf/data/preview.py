@@ -37,3 +37,59 @@ def synthetic_preview(
         image_grid(images, row_labels, scheme.labels, title="synthetic faces (age group ->)"),
         image_grid(overlays, row_labels, scheme.labels, title="face mask used by RAGAN"),
     )
+
+
+def prepared_preview(data_dir, age_groups="ffhq_aging", per_group=4, split="train", scan=4000):
+    """Two panels for a `ragan-tf prepare` folder: faces per age group, and their face masks.
+
+    Columns are the scheme's age groups, rows the first `per_group` faces of
+    each group among the first `scan` examples of the split (empty cells stay
+    grey when a group has fewer).
+
+    Returns:
+        uint8 [height, width, 3].
+    """
+    import tensorflow_datasets as tfds
+
+    from ragan_tf.data.age_groups import get_scheme
+
+    scheme = get_scheme(age_groups)
+    builder = tfds.builder_from_directory(str(data_dir))
+    size = builder.info.features["image"].shape[0]
+    cells = np.full((per_group, scheme.num_groups, size, size, 3), 128, np.uint8)
+    overlays = cells.copy()
+    filled = np.zeros(scheme.num_groups, int)
+    for example in builder.as_dataset(split=split, shuffle_files=False).take(scan).as_numpy_iterator():
+        group = scheme.group_of_range(int(example["age_low"]), int(example["age_high"]))
+        if group < 0 or filled[group] >= per_group:
+            continue
+        cells[filled[group], group] = example["image"]
+        overlays[filled[group], group] = overlay_mask(example["image"], example["face_mask"] / 255.0)
+        filled[group] += 1
+        if filled.min() >= per_group:
+            break
+    title = f"{builder.info.name} {split} ({size} px; age group ->)"
+    return side_by_side(
+        image_grid(cells, None, scheme.labels, title=title),
+        image_grid(overlays, None, scheme.labels, title="face mask"),
+    )
+
+
+def age_group_chart(group_counts, labels, path, title):
+    """A bar chart (PNG) of examples per age group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(max(4.0, 0.7 * len(labels) + 1.5), 3.2))
+    bars = axes.bar(range(len(labels)), group_counts, color="#4c72b0")
+    axes.bar_label(bars, fontsize=7)
+    axes.set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 6 else 0)
+    axes.set_xlabel("age group")
+    axes.set_ylabel("examples")
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -1,0 +1,543 @@
+"""`ragan-tf prepare`: a raw dataset folder -> aligned, sharded TFRecords.
+
+The dataset's reader lists the records; each shard of `shard_size` records is
+prepared by `FacePreparer` (detect, align FFHQ-style, landmark or parsing
+face mask; or only resize for datasets of aligned crops) and written as a
+TFRecord file of common examples (`face_records.example_features`). A shard
+is written to a temporary name and renamed when complete, next to a small
+JSON file with its counts and labels, so an interrupted run continues with
+the shards that are not finished yet. At the end the folder gets
+tensorflow-datasets metadata (so `tfds.builder_from_directory(out)` reads
+it, and so does the training pipeline), one labels CSV per split (for
+balanced sampling without reading images), and a report of what was read,
+written and skipped, and why.
+
+Example:
+
+```python
+report = prepare("utkface", manual_dir="~/raw/UTKFace", out_dir="data/utkface_128", image_size=128)
+print(report.markdown())
+```
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import time
+
+import numpy as np
+import pandas as pd
+
+from ragan_tf.data.age_groups import SCHEMES
+from ragan_tf.data.datasets import get_dataset, parse_options
+from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS
+from ragan_tf.data.face_preparation import SKIP_REASONS, FacePreparer, image_loader
+from ragan_tf.data.face_records import IMAGE_FORMATS, example_features
+
+PLAN_FILE = "prepare.json"
+FILE_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
+LABEL_COLUMNS = ["key", "age", "age_low", "age_high", "identity", "gender", "mask_source"]
+
+
+class PrepareError(ValueError):
+    """Settings that cannot be prepared (or continued) as asked."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardTask:
+    """One shard to prepare: everything a worker process needs."""
+
+    dataset: str
+    manual_dir: str
+    out_dir: str
+    split: str
+    index: int
+    num_shards: int
+    records: tuple
+    image_size: int
+    alignment: str
+    mask: str
+    non_face_labels: tuple
+    image_format: str
+    detector: str
+    multiple_faces: str
+
+    @property
+    def name(self):
+        return f"{self.split}-{self.index:05d}-of-{self.num_shards:05d}"
+
+
+def _template(out_dir, dataset, split):
+    import tensorflow_datasets as tfds
+
+    return tfds.core.ShardedFileTemplate(
+        data_dir=out_dir, template=FILE_TEMPLATE, dataset_name=dataset, split=split, filetype_suffix="tfrecord"
+    )
+
+
+def shard_path(out_dir, dataset, split, index, num_shards):
+    return os.fspath(_template(out_dir, dataset, split).sharded_filepath(shard_index=index, num_shards=num_shards))
+
+
+def _summary_path(task):
+    return os.path.join(task.out_dir, "shards", f"{task.name}.json")
+
+
+def _write_atomically(path, write):
+    temporary = path + ".incomplete"
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def prepare_shard(task):
+    """Prepares and writes one shard; returns its summary dict (also saved as JSON).
+
+    Every record is read, prepared and written or counted under a skip
+    reason; an unexpected error on one image is counted as
+    "failed: <ErrorType>" with its message, and the shard carries on.
+    """
+    import tensorflow as tf
+
+    spec = get_dataset(task.dataset)
+    features = example_features(task.image_size, task.image_format)
+    preparer = FacePreparer(
+        task.image_size,
+        alignment=task.alignment,
+        mask=task.mask,
+        non_face_labels=task.non_face_labels,
+        detector=task.detector,
+        multiple_faces=task.multiple_faces,
+    )
+    skipped, skipped_examples, labels = {}, {}, []
+    start = time.perf_counter()
+
+    def skip(reason, record, detail=""):
+        skipped[reason] = skipped.get(reason, 0) + 1
+        examples = skipped_examples.setdefault(reason, [])
+        if len(examples) < 5:
+            examples.append(record.key + (f" ({detail})" if detail else ""))
+
+    def write(path):
+        with tf.io.TFRecordWriter(path) as writer:
+            for record, rgb in image_loader(spec)(list(task.records), task.manual_dir):
+                if isinstance(rgb, Exception):
+                    skip("unreadable", record, str(rgb).splitlines()[0][:200])
+                    continue
+                try:
+                    example, reason = preparer(record, rgb)
+                except Exception as error:  # one bad image must not end a long run
+                    skip(f"failed: {type(error).__name__}", record, str(error)[:200])
+                    continue
+                if reason:
+                    skip(reason, record)
+                    continue
+                writer.write(features.serialize_example(example))
+                labels.append([example[column] for column in LABEL_COLUMNS[:-1]] + [example["mask_source"]])
+
+    path = shard_path(task.out_dir, task.dataset, task.split, task.index, task.num_shards)
+    _write_atomically(path, write)
+    summary = {
+        "split": task.split,
+        "index": task.index,
+        "records": len(task.records),
+        "written": len(labels),
+        "skipped": skipped,
+        "skipped_examples": skipped_examples,
+        "seconds": time.perf_counter() - start,
+        "bytes": os.path.getsize(path),
+        "labels": [[_json_value(value) for value in row] for row in labels],
+    }
+
+    def dump(summary_path):
+        with open(summary_path, "w") as file:
+            json.dump(summary, file)
+
+    _write_atomically(_summary_path(task), dump)
+    return summary
+
+
+def _json_value(value):
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    return value
+
+
+def _load_summary(task):
+    path = _summary_path(task)
+    shard = shard_path(task.out_dir, task.dataset, task.split, task.index, task.num_shards)
+    if not (os.path.exists(path) and os.path.exists(shard)):
+        return None
+    with open(path) as file:
+        return json.load(file)
+
+
+@dataclasses.dataclass
+class PrepareReport:
+    """What `prepare` did.
+
+    Attributes:
+        dataset, out_dir, settings: what was prepared, where, how.
+        listed: records the reader produced, per split.
+        reader_skipped / reader_examples: rows the reader dropped, by reason.
+        written: examples written, per split.
+        skipped / skipped_examples: images dropped while preparing, by reason.
+        mask_sources: examples per face-mask source.
+        group_counts: scheme -> list of examples per age group (train split).
+        seconds: wall time of the shards prepared in this run.
+        prepared_now / resumed: shards prepared in this run / found finished.
+    """
+
+    dataset: str
+    out_dir: str
+    settings: dict
+    listed: dict
+    reader_skipped: dict
+    reader_examples: dict
+    written: dict
+    skipped: dict
+    skipped_examples: dict
+    mask_sources: dict
+    group_counts: dict
+    seconds: float
+    prepared_now: int
+    resumed: int
+
+    @property
+    def images_per_second(self):
+        processed = self.settings.get("processed_now", 0)
+        return processed / self.seconds if self.seconds > 0 else float("nan")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def markdown(self):
+        lines = [
+            f"# Prepared {self.dataset}",
+            "",
+            f"Output: `{self.out_dir}`; {self.settings['image_size']} px, alignment "
+            f"`{self.settings['alignment']}`, face mask `{self.settings['mask']}`, images "
+            f"`{self.settings['image_format']}`.",
+            "",
+            "| split | listed by the reader | written | skipped while preparing |",
+            "|---|---:|---:|---:|",
+        ]
+        for split in sorted(self.listed):
+            lines.append(
+                f"| {split} | {self.listed[split]} | {self.written.get(split, 0)} | "
+                f"{self.listed[split] - self.written.get(split, 0)} |"
+            )
+        for title, counts, examples in (
+            ("Dropped by the reader (labels)", self.reader_skipped, self.reader_examples),
+            ("Skipped while preparing (pixels)", self.skipped, self.skipped_examples),
+        ):
+            lines += ["", f"## {title}", ""]
+            if not counts:
+                lines.append("None.")
+            for reason, count in sorted(counts.items()):
+                meaning = SKIP_REASONS.get(reason, "")
+                lines.append(
+                    f"- **{reason}**: {count}" + (f" ({meaning})" if meaning else "")
+                    + f"; e.g. {', '.join(examples.get(reason, [])[:3])}"
+                )
+        lines += ["", "## Face masks", ""]
+        lines += [f"- {source}: {count}" for source, count in sorted(self.mask_sources.items())]
+        lines += ["", "## Training examples per age group", ""]
+        for scheme, counts in self.group_counts.items():
+            labels = SCHEMES[scheme].labels
+            lines.append(f"- {scheme}: " + ", ".join(f"{label}: {count}" for label, count in zip(labels, counts)))
+        lines += [
+            "",
+            f"Prepared {self.prepared_now} shards in {self.seconds:.1f} s "
+            f"({self.images_per_second:.1f} images/s); {self.resumed} shards were already finished.",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _plan(spec, result, settings, shard_size):
+    splits = {}
+    for split in sorted({record.split for record in result.records}):
+        records = sorted(result.split(split), key=lambda record: record.key)
+        splits[split] = [records[start : start + shard_size] for start in range(0, len(records), shard_size)]
+    digest = hashlib.sha256("\n".join(r.key + r.split for r in result.records).encode()).hexdigest()
+    plan = {**settings, "dataset": spec.name, "shard_size": shard_size, "records_sha256": digest}
+    plan["shards"] = {split: len(shards) for split, shards in splits.items()}
+    return plan, splits
+
+
+def _check_out_dir(out_dir, plan, overwrite):
+    plan_path = os.path.join(out_dir, PLAN_FILE)
+    if os.path.exists(plan_path):
+        with open(plan_path) as file:
+            previous = json.load(file)
+        if previous != plan and not overwrite:
+            changed = sorted(key for key in set(previous) | set(plan) if previous.get(key) != plan.get(key))
+            raise PrepareError(
+                f"{out_dir} holds a preparation with other settings ({', '.join(changed)} differ); "
+                "choose another --out, or pass --overwrite to start it again."
+            )
+        if previous == plan and not overwrite:
+            return
+    elif os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise PrepareError(f"{out_dir} exists and is not a ragan-tf prepared folder; choose an empty or new --out.")
+    if overwrite and os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    os.makedirs(os.path.join(out_dir, "shards"), exist_ok=True)
+    with open(plan_path, "w") as file:
+        json.dump(plan, file, indent=1)
+
+
+def _run_tasks(tasks, workers, progress, total_records):
+    """Prepares `tasks`, yielding summaries as they finish (in a process pool when workers > 1)."""
+    done_records = 0
+    start = time.perf_counter()
+
+    def report(summary, position):
+        nonlocal done_records
+        done_records += summary["records"]
+        elapsed = time.perf_counter() - start
+        rate = done_records / elapsed if elapsed > 0 else float("nan")
+        remaining = (total_records - done_records) / rate if rate > 0 else float("nan")
+        progress(
+            f"[{position}/{len(tasks)} shards] {summary['split']} {summary['index']}: "
+            f"{summary['written']}/{summary['records']} written, {sum(summary['skipped'].values())} skipped"
+            f" | {rate:.1f} images/s, about {remaining / 60:.1f} min left"
+        )
+
+    if workers <= 1 or len(tasks) <= 1:
+        for position, task in enumerate(tasks, 1):
+            summary = prepare_shard(task)
+            report(summary, position)
+            yield summary
+        return
+    context = multiprocessing.get_context("spawn")  # TensorFlow and dlib are not fork-safe
+    with context.Pool(workers) as pool:
+        for position, summary in enumerate(pool.imap_unordered(prepare_shard, tasks), 1):
+            report(summary, position)
+            yield summary
+
+
+def prepare(
+    dataset,
+    manual_dir,
+    out_dir,
+    image_size=256,
+    options=(),
+    alignment=None,
+    mask=None,
+    non_face_labels=DEFAULT_NON_FACE_LABELS,
+    image_format="raw",
+    shard_size=1000,
+    workers=None,
+    detector="auto",
+    multiple_faces="skip",
+    overwrite=False,
+    limit=None,
+    progress=print,
+):
+    """Prepares a raw dataset folder into `out_dir` (see the module docstring).
+
+    Args:
+        dataset: a registered dataset name (`ragan_tf.data.datasets.MODULES`).
+        manual_dir: the folder the user downloaded the dataset into.
+        out_dir: the output folder (created; an interrupted run in it continues).
+        image_size: side of the prepared images.
+        options: reader options as "key=value" strings.
+        alignment: "none" or an alignment recipe; None takes the dataset's default.
+        mask: "parsing", "landmarks" or "none"; None takes the dataset's default.
+        non_face_labels: parsing classes outside the face mask (datasets with parsing maps).
+        image_format: "raw", "png" or "jpeg" (see `example_features`).
+        shard_size: records per TFRecord shard.
+        workers: processes (default: all CPU cores, at most one per shard).
+        detector: dlib detector ("auto", "hog", "cnn").
+        multiple_faces: "skip" or "largest" (see `FacePreparer`).
+        overwrite: delete a previous preparation in `out_dir` first.
+        limit: prepare only the first `limit` records of each split (a trial run).
+        progress: called with one line per finished shard.
+
+    Returns:
+        A `PrepareReport`; `report.md` and `report.json` are also written to `out_dir`.
+
+    Raises:
+        FileNotFoundError: the raw folder or its metadata is missing (the
+            message says what to download and where to put it).
+        PrepareError / ValueError: settings that do not fit.
+    """
+    spec = get_dataset(dataset)
+    if image_format not in IMAGE_FORMATS:
+        raise PrepareError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}; got {image_format!r}.")
+    if not 16 <= int(image_size) <= 1024:
+        raise PrepareError(f"image_size must be between 16 and 1024; got {image_size}.")
+    if int(shard_size) < 1:
+        raise PrepareError(f"shard_size must be positive; got {shard_size}.")
+    reader_options = parse_options(spec, options)
+    manual_dir = os.path.abspath(os.path.expanduser(os.fspath(manual_dir)))
+    out_dir = os.path.abspath(os.path.expanduser(os.fspath(out_dir)))
+    settings = {
+        "image_size": int(image_size),
+        "alignment": alignment or spec.alignment,
+        "mask": mask or spec.mask,
+        "non_face_labels": [int(label) for label in non_face_labels],
+        "image_format": image_format,
+        "detector": detector,
+        "multiple_faces": multiple_faces,
+        "options": reader_options,
+        "limit": limit,
+    }
+    FacePreparer(  # validates alignment / mask / multiple_faces before any work
+        settings["image_size"], settings["alignment"], settings["mask"], non_face_labels, detector, multiple_faces
+    )
+    progress(f"Reading {spec.title} labels from {manual_dir} ...")
+    result = spec.read_records(manual_dir, **reader_options)
+    if limit is not None:
+        kept = []
+        for split in sorted({record.split for record in result.records}):
+            kept += sorted(result.split(split), key=lambda record: record.key)[: int(limit)]
+        result = dataclasses.replace(result, records=kept)
+    if not result.records:
+        raise PrepareError(
+            f"{spec.name}: the reader found no usable images in {manual_dir}"
+            + ("; dropped: " + "; ".join(result.summary()) if result.skipped else "")
+            + f".\n{spec.instructions.strip()}"
+        )
+    plan, splits = _plan(spec, result, settings, int(shard_size))
+    _check_out_dir(out_dir, plan, overwrite)
+    tasks, summaries = [], []
+    for split, shards in splits.items():
+        for index, records in enumerate(shards):
+            task = ShardTask(
+                spec.name, manual_dir, out_dir, split, index, len(shards), tuple(records),
+                settings["image_size"], settings["alignment"], settings["mask"],
+                tuple(settings["non_face_labels"]), image_format, detector, multiple_faces,
+            )
+            summary = _load_summary(task)
+            if summary is None:
+                tasks.append(task)
+            else:
+                summaries.append(summary)
+    resumed = len(summaries)
+    total = sum(len(task.records) for task in tasks)
+    progress(
+        f"{len(result.records)} records in {sum(plan['shards'].values())} shards"
+        + (f"; {resumed} shards already finished" if resumed else "")
+        + (f"; dropped by the reader: {sum(result.skipped.values())}" if result.skipped else "")
+    )
+    workers = min(int(workers or os.cpu_count() or 1), max(len(tasks), 1))
+    start = time.perf_counter()
+    try:
+        for summary in _run_tasks(tasks, workers, progress, total):
+            summaries.append(summary)
+    except KeyboardInterrupt:
+        finished = len(summaries)
+        raise PrepareError(
+            f"interrupted with {finished} of {sum(plan['shards'].values())} shards finished; "
+            "run the same command again to continue."
+        ) from None
+    seconds = time.perf_counter() - start
+    settings["processed_now"] = total
+    report = _finish(spec, out_dir, plan, summaries, result, settings, seconds, len(tasks), resumed)
+    progress(f"Wrote {sum(report.written.values())} examples to {out_dir} (report: report.md).")
+    return report
+
+
+def _finish(spec, out_dir, plan, summaries, result, settings, seconds, prepared_now, resumed):
+    import tensorflow_datasets as tfds
+
+    summaries = sorted(summaries, key=lambda summary: (summary["split"], summary["index"]))
+    split_infos, written, skipped, skipped_examples, mask_sources, group_counts = [], {}, {}, {}, {}, {}
+    for split in plan["shards"]:
+        mine = [summary for summary in summaries if summary["split"] == split]
+        split_infos.append(
+            tfds.core.SplitInfo(
+                name=split,
+                shard_lengths=[summary["written"] for summary in mine],
+                num_bytes=sum(summary["bytes"] for summary in mine),
+                filename_template=_template(out_dir, spec.name, split),
+            )
+        )
+        labels = pd.DataFrame([row for summary in mine for row in summary["labels"]], columns=LABEL_COLUMNS)
+        labels.to_csv(os.path.join(out_dir, f"labels-{split}.csv"), index=False)
+        written[split] = len(labels)
+        for source, count in labels["mask_source"].value_counts().items():
+            mask_sources[source] = mask_sources.get(source, 0) + int(count)
+        if split == "train":
+            group_counts = {name: group_counts_of(labels, name).tolist() for name in SCHEMES}
+        for summary in mine:
+            for reason, count in summary["skipped"].items():
+                skipped[reason] = skipped.get(reason, 0) + count
+                skipped_examples.setdefault(reason, []).extend(summary["skipped_examples"].get(reason, []))
+    tfds.folder_dataset.write_metadata(
+        data_dir=out_dir,
+        features=example_features(settings["image_size"], settings["image_format"]),
+        split_infos=split_infos,
+        filename_template=FILE_TEMPLATE,
+        description=f"{spec.title} prepared by ragan-tf ({settings['image_size']} px).",
+        homepage=spec.homepage,
+        check_data=False,
+    )
+    report = PrepareReport(
+        dataset=spec.name,
+        out_dir=out_dir,
+        settings=settings,
+        listed={split: len(result.split(split)) for split in plan["shards"]},
+        reader_skipped=dict(result.skipped),
+        reader_examples=dict(result.skipped_examples),
+        written=written,
+        skipped=skipped,
+        skipped_examples=skipped_examples,
+        mask_sources=mask_sources,
+        group_counts=group_counts,
+        seconds=seconds,
+        prepared_now=prepared_now,
+        resumed=resumed,
+    )
+    _write_pictures(out_dir, spec, group_counts, "train" if "train" in plan["shards"] else sorted(plan["shards"])[0])
+    with open(os.path.join(out_dir, "report.json"), "w") as file:
+        json.dump(report.to_dict(), file, indent=1, default=str)
+    with open(os.path.join(out_dir, "report.md"), "w") as file:
+        file.write(report.markdown())
+    return report
+
+
+def _write_pictures(out_dir, spec, group_counts, split):
+    """`preview.png` (faces and masks per age group) and `age_groups.png` (training examples per group)."""
+    from ragan_tf.data.preview import age_group_chart, prepared_preview
+    from ragan_tf.visualization import save_png
+
+    scheme = "ffhq_aging" if sum(group_counts.get("ffhq_aging", [])) else "unconditional"
+    save_png(prepared_preview(out_dir, scheme, split=split), os.path.join(out_dir, "preview.png"))
+    if group_counts:
+        age_group_chart(
+            group_counts[scheme], SCHEMES[scheme].labels, os.path.join(out_dir, "age_groups.png"),
+            f"{spec.title}: training examples per age group ({scheme})",
+        )
+
+
+def group_counts_of(labels, scheme_name):
+    """Examples per age group of a scheme, from a labels table (age_low / age_high columns),
+    by the rule the training pipeline applies (`AgeGroupScheme.group_of_range`)."""
+    scheme = SCHEMES[scheme_name]
+    groups = scheme.group_of_range(labels["age_low"].to_numpy(), labels["age_high"].to_numpy())
+    return np.bincount(groups[groups >= 0], minlength=scheme.num_groups)
+
+
+def read_plan(out_dir):
+    """The settings a prepared folder was made with (its `prepare.json`).
+
+    Raises:
+        FileNotFoundError: `out_dir` is not a finished `ragan-tf prepare` output.
+    """
+    path = os.path.join(os.path.expanduser(out_dir), PLAN_FILE)
+    if not os.path.exists(path) or not os.path.exists(os.path.join(os.path.expanduser(out_dir), "dataset_info.json")):
+        raise FileNotFoundError(
+            f"{out_dir} is not a prepared dataset folder (no {PLAN_FILE} and dataset_info.json); "
+            "create it with `ragan-tf prepare DATASET --manual-dir RAW --out DIR`, or finish an "
+            "interrupted preparation by running the same command again."
+        )
+    with open(path) as file:
+        return json.load(file)
