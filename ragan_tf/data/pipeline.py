@@ -16,9 +16,10 @@ turns them into training batches:
 
 Shapes are static and batches drop their remainder (TPUs and XLA need both).
 Examples whose age group is -1 under the scheme (unknown age, or a range
-straddling two groups) are left out. Reading is parallel (files interleaved,
-decoding after the shuffle, only for examples that are kept); with
-`balance_age_groups` every age group is drawn equally often. The pipeline
+straddling two groups) are left out. Reading is parallel (files
+interleaved); only labels are parsed per record, and images are parsed and
+decoded per batch, after filtering and shuffling; with `balance_age_groups`
+every age group is drawn equally often. The pipeline
 is sharding-aware: given a `tf.distribute.InputContext` it keeps only its
 input pipeline's share (whole files where there are enough of them) and
 batches per replica, so it plugs into
@@ -39,60 +40,44 @@ from ragan_tf.data.face_mask import face_mask_lookup
 from ragan_tf.data.face_records import MAX_AGE
 
 SPLIT_ALIASES = {"validation": "test", "val": "test"}
-LABELS = ("age", "age_low", "age_high", "identity", "gender")
 
 
 @dataclasses.dataclass
 class ExampleSource:
-    """Where a config's examples come from.
+    """Where a config's examples come from, and how they are decoded.
+
+    Sources hand out examples in two stages so that the expensive work
+    (parsing and decoding images) happens once per *kept* example and, where
+    the storage allows it, once per batch:
+
+    - `read(split, ...)`: a dataset of light per-example dicts that carry
+      the label fields (`age`, `age_low`, `age_high`, ...) and whatever the
+      source needs to decode later (the serialized record, or already
+      decoded images for small sources);
+    - `decode_batch(batch)`: a batch of those -> uint8 `image` [B, S, S, 3],
+      uint8 `face_mask` [B, S, S, 1] and the labels.
 
     Attributes:
-        builder: the tensorflow-datasets builder that reads them.
-        decoders: features left encoded when reading (decoded by `decode`
-            after shuffling and filtering).
-        decode: undecoded example -> common example (uint8 image and mask).
-        labels: split -> pandas DataFrame of the label columns.
+        num_examples: split -> example count.
+        splits: the split names.
+        read: `(split, shuffle_files, seed, input_context) -> tf.data.Dataset`.
+        decode_batch: see above.
+        labels: split -> pandas DataFrame with `age_low` / `age_high` columns.
         description: for messages.
-        add_labels: completes the label fields of an undecoded example
-            (`age_low` / `age_high` from an exact `age`), or None.
     """
 
-    builder: typing.Any
-    decoders: dict
-    decode: typing.Callable
+    num_examples: typing.Callable
+    splits: tuple
+    read: typing.Callable
+    decode_batch: typing.Callable
     labels: typing.Callable
     description: str
-    add_labels: typing.Optional[typing.Callable] = None
 
     def check_split(self, split):
-        if split not in self.builder.info.splits:
+        if split not in self.splits:
             raise ValueError(
-                f"Split {split!r} does not exist in {self.description}; choose one of "
-                f"{sorted(self.builder.info.splits)}."
+                f"Split {split!r} does not exist in {self.description}; choose one of {sorted(self.splits)}."
             )
-
-    def num_examples(self, split):
-        self.check_split(split)
-        return self.builder.info.splits[split].num_examples
-
-    def read(self, split, shuffle_files, seed, input_context=None):
-        self.check_split(split)
-        num_shards = self.builder.info.splits[split].num_shards
-        by_file = input_context is not None and num_shards >= input_context.num_input_pipelines
-        read_config = tfds.ReadConfig(
-            input_context=input_context if by_file else None,
-            shuffle_seed=seed,
-            interleave_cycle_length=min(16, num_shards),
-            num_parallel_calls_for_interleave_files=tf.data.AUTOTUNE,
-        )
-        dataset = self.builder.as_dataset(
-            split=split, shuffle_files=shuffle_files, decoders=self.decoders, read_config=read_config
-        )
-        if input_context is not None and not by_file:
-            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        if self.add_labels is not None:
-            dataset = dataset.map(self.add_labels)
-        return dataset
 
 
 def _synthetic_source(data_config):
@@ -107,29 +92,66 @@ def _synthetic_source(data_config):
         seed=data_config.synthetic_seed,
     )
     builder.download_and_prepare()
-    features = builder.info.features
     mask_table = tf.constant((face_mask_lookup(data_config.non_face_labels) * 255).astype(np.uint8))
 
-    def add_labels(example):
+    def common(example):
         years = tf.cast(tf.floor(example["age"]), tf.int32)
-        return {**example, "age_low": years, "age_high": years, "gender": tf.cast(example["gender"], tf.int32)}
+        return {
+            "image": example["image"],
+            "face_mask": tf.gather(mask_table, tf.cast(example["parsing"], tf.int32)),
+            "age": example["age"],
+            "age_low": years,
+            "age_high": years,
+            "identity": example["identity"],
+            "gender": tf.cast(example["gender"], tf.int32),
+        }
 
-    def decode(example):
-        decoded = {name: example[name] for name in LABELS}
-        decoded["image"] = features["image"].decode_example(example["image"])
-        parsing = tf.cast(features["parsing"].decode_example(example["parsing"]), tf.int32)
-        decoded["face_mask"] = tf.gather(mask_table, parsing)
-        return decoded
+    def read(split, shuffle_files, seed, input_context=None):
+        dataset = builder.as_dataset(split=split, shuffle_files=shuffle_files)
+        if input_context is not None:
+            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        return dataset.map(common, num_parallel_calls=tf.data.AUTOTUNE)
 
     def labels(split):
+        skip = {"image": tfds.decode.SkipDecoding(), "parsing": tfds.decode.SkipDecoding()}
         ages = np.concatenate(
             [batch["age"] for batch in builder.as_dataset(split=split, decoders=skip).batch(4096).as_numpy_iterator()]
         )
         years = np.floor(ages).astype(np.int32)
         return pd.DataFrame({"age": ages, "age_low": years, "age_high": years})
 
-    skip = {"image": tfds.decode.SkipDecoding(), "parsing": tfds.decode.SkipDecoding()}
-    return ExampleSource(builder, skip, decode, labels, "the synthetic dataset", add_labels)
+    splits = builder.info.splits
+    return ExampleSource(
+        num_examples=lambda split: splits[split].num_examples,
+        splits=tuple(splits),
+        read=read,
+        decode_batch=lambda batch: batch,
+        labels=labels,
+        description="the synthetic dataset",
+    )
+
+
+# Serialized layout of the common example (tfds stores int32 scalars as int64).
+_LABEL_SPEC = {
+    "age": tf.io.FixedLenFeature([], tf.float32),
+    "age_low": tf.io.FixedLenFeature([], tf.int64),
+    "age_high": tf.io.FixedLenFeature([], tf.int64),
+    "identity": tf.io.FixedLenFeature([], tf.int64),
+    "gender": tf.io.FixedLenFeature([], tf.int64),
+    "mask_source": tf.io.FixedLenFeature([], tf.int64),
+    "key": tf.io.FixedLenFeature([], tf.string),
+}
+_IMAGE_SPEC = {
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "face_mask": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def _cast_labels(parsed):
+    labels = {name: parsed[name] for name in _LABEL_SPEC}
+    for name in ("age_low", "age_high", "identity", "gender"):
+        labels[name] = tf.cast(labels[name], tf.int32)
+    return labels
 
 
 def _prepared_source(data_config):
@@ -153,20 +175,66 @@ def _prepared_source(data_config):
             f"{plan['non_face_labels']}, but data.non_face_labels is {list(data_config.non_face_labels)}; "
             "prepare again with --non-face-labels, or use the prepared setting."
         )
-    builder = tfds.builder_from_directory(data_dir)
-    features = builder.info.features
+    info = tfds.builder_from_directory(data_dir).info
+    size, raw = plan["image_size"], plan["image_format"] == "raw"
+    description = f"{data_dir} ({plan['dataset']}, {size} px)"
 
-    def decode(example):
-        decoded = {name: example[name] for name in LABELS + ("key", "mask_source")}
-        decoded["image"] = features["image"].decode_example(example["image"])
-        decoded["face_mask"] = features["face_mask"].decode_example(example["face_mask"])
-        return decoded
+    def decode_images(images):
+        if raw:  # one decode_raw for the whole batch
+            return {
+                "image": tf.reshape(tf.io.decode_raw(images["image"], tf.uint8), [-1, size, size, 3]),
+                "face_mask": tf.reshape(tf.io.decode_raw(images["face_mask"], tf.uint8), [-1, size, size, 1]),
+            }
+        return {
+            "image": tf.map_fn(
+                lambda data: tf.ensure_shape(tf.io.decode_image(data, 3, expand_animations=False), (size, size, 3)),
+                images["image"], fn_output_signature=tf.uint8,
+            ),
+            "face_mask": tf.map_fn(
+                lambda data: tf.ensure_shape(tf.io.decode_png(data, 1), (size, size, 1)),
+                images["face_mask"], fn_output_signature=tf.uint8,
+            ),
+        }
+
+    def read(split, shuffle_files, seed, input_context=None):
+        files = [os.fspath(path) for path in info.splits[split].filepaths]
+        by_file = input_context is not None and len(files) >= input_context.num_input_pipelines
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+        if by_file:
+            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if shuffle_files:
+            dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(16, len(files)),
+            block_length=16,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=not shuffle_files,
+        )
+        if input_context is not None and not by_file:
+            dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        # Only the labels are parsed here; images stay serialized until after filtering and batching.
+        return dataset.map(
+            lambda record: {**_cast_labels(tf.io.parse_single_example(record, _LABEL_SPEC)), "serialized": record},
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    def decode_batch(batch):
+        batch = dict(batch)
+        images = tf.io.parse_example(batch.pop("serialized"), _IMAGE_SPEC)
+        return {**batch, **decode_images(images)}
 
     def labels(split):
         return pd.read_csv(os.path.join(data_dir, f"labels-{split}.csv"))
 
-    skip = {"image": tfds.decode.SkipDecoding(), "face_mask": tfds.decode.SkipDecoding()}
-    return ExampleSource(builder, skip, decode, labels, f"{data_dir} ({plan['dataset']}, {plan['image_size']} px)")
+    return ExampleSource(
+        num_examples=lambda split: info.splits[split].num_examples,
+        splits=tuple(info.splits),
+        read=read,
+        decode_batch=decode_batch,
+        labels=labels,
+        description=description,
+    )
 
 
 def example_source(data_config):
@@ -189,48 +257,56 @@ def _age_group(example, scheme):
 
 
 def load_examples(data_config, split):
-    """Decoded common examples of one split (uint8 image and mask) and their count."""
+    """Common examples of one split, decoded (uint8 image and mask), in file order, and their count."""
     source = example_source(data_config)
     split = SPLIT_ALIASES.get(split, split)
-    dataset = source.read(split, shuffle_files=False, seed=None).map(source.decode, num_parallel_calls=tf.data.AUTOTUNE)
+    source.check_split(split)
+    dataset = source.read(split, shuffle_files=False, seed=None).batch(1).map(source.decode_batch).unbatch()
     return dataset, source.num_examples(split)
 
 
 def age_group_counts(data_config, split):
     """Examples per age group of the config's scheme in a split (from labels, no images read)."""
     source = example_source(data_config)
-    labels = source.labels(SPLIT_ALIASES.get(split, split))
+    split = SPLIT_ALIASES.get(split, split)
+    source.check_split(split)
+    labels = source.labels(split)
     groups = get_scheme(data_config.age_groups).group_of_range(labels["age_low"].to_numpy(), labels["age_high"].to_numpy())
     return np.bincount(groups[groups >= 0], minlength=data_config.num_age_groups)
 
 
-def _preprocess(example, index, data_config, training, seed):
+def _finish_batch(batch, batch_index, batch_size, data_config, training, seed):
+    """uint8 batch -> training batch: random flips, [-1, 1] images, [0, 1] masks, the configured size."""
     size = data_config.image_size
-    image = tf.cast(example["image"], tf.float32) / 127.5 - 1.0
-    face_mask = tf.cast(example["face_mask"], tf.float32) / 255.0
-    if image.shape[0] != size or image.shape[1] != size:
+    image, face_mask = batch["image"], batch["face_mask"]
+    if training and data_config.random_flip:
+        # Per example on uint8: only flipped images are copied (a batch-wide tf.where
+        # copies both versions; a negative-stride slice of float images is ~10x slower).
+        flips = tf.random.stateless_uniform([batch_size], seed=tf.stack([tf.cast(seed, tf.int64), batch_index])) < 0.5
+
+        def flip_one(args):
+            flip, one_image, one_mask = args
+            return tf.cond(
+                flip, lambda: (tf.reverse(one_image, [1]), tf.reverse(one_mask, [1])), lambda: (one_image, one_mask)
+            )
+
+        image, face_mask = tf.map_fn(
+            flip_one, (flips, image, face_mask), fn_output_signature=(image.dtype, face_mask.dtype)
+        )
+    image = tf.cast(image, tf.float32) * (1.0 / 127.5) - 1.0
+    face_mask = tf.cast(face_mask, tf.float32) * (1.0 / 255.0)
+    if image.shape[1] != size or image.shape[2] != size:
         image = tf.image.resize(image, (size, size), method="area", antialias=True)
         face_mask = tf.image.resize(face_mask, (size, size), method="area", antialias=True)
-    if training and data_config.random_flip:
-        flip = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64), index])) < 0.5
-        image = tf.where(flip, image[:, ::-1], image)
-        face_mask = tf.where(flip, face_mask[:, ::-1], face_mask)
     return {
-        "image": tf.ensure_shape(image, (size, size, 3)),
-        "face_mask": tf.ensure_shape(face_mask, (size, size, 1)),
-        "age_group": example["age_group"],
-        "age": tf.cast(example["age"], tf.float32),
-        "age_low": tf.cast(example["age_low"], tf.int32),
-        "age_high": tf.cast(example["age_high"], tf.int32),
-        "identity": tf.cast(example["identity"], tf.int32),
-        "gender": tf.cast(example["gender"], tf.int32),
+        "image": tf.ensure_shape(image, (batch_size, size, size, 3)),
+        "face_mask": tf.ensure_shape(face_mask, (batch_size, size, size, 1)),
+        **{
+            name: tf.ensure_shape(tf.cast(batch[name], dtype), (batch_size,))
+            for name, dtype in (("age_group", tf.int32), ("age", tf.float32), ("age_low", tf.int32),
+                                ("age_high", tf.int32), ("identity", tf.int32), ("gender", tf.int32))
+        },
     }
-
-
-def _with_age_group(dataset, scheme):
-    return dataset.map(lambda example: {**example, "age_group": _age_group(example, scheme)}).filter(
-        lambda example: example["age_group"] >= 0
-    )
 
 
 def make_dataset(
@@ -261,48 +337,50 @@ def make_dataset(
     """
     source = example_source(data_config)
     split = SPLIT_ALIASES.get(split, split)
+    source.check_split(split)
     scheme = get_scheme(data_config.age_groups)
     batch_size = global_batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(global_batch_size)
-    dataset = _with_age_group(source.read(split, shuffle_files=training, seed=seed, input_context=input_context), scheme)
+    dataset = source.read(split, shuffle_files=training, seed=seed, input_context=input_context)
+    dataset = dataset.map(lambda example: {**example, "age_group": _age_group(example, scheme)})
+    dataset = dataset.filter(lambda example: example["age_group"] >= 0)
     if data_config.cache:
         dataset = dataset.cache()
+    if repeat or (training and data_config.balance_age_groups):
+        dataset = dataset.repeat()
     if training and data_config.balance_age_groups:
-        dataset = _balanced(dataset, age_group_counts(data_config, split), data_config.shuffle_buffer, seed)
-    else:
-        if training:
-            dataset = dataset.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
+        dataset = _balanced(dataset, age_group_counts(data_config, split), seed)
+    if training:
+        dataset = dataset.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.enumerate().map(
-        lambda index, example: _preprocess(
-            {**source.decode(example), "age_group": example["age_group"]}, index, data_config, training, seed
-        ),
+        lambda index, batch: _finish_batch(source.decode_batch(batch), index, batch_size, data_config, training, seed),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=not training,
     )
-    dataset = dataset.batch(batch_size, drop_remainder=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _balanced(dataset, group_counts, shuffle_buffer, seed):
-    """Every non-empty age group drawn with equal probability (endless).
+def _balanced(dataset, group_counts, seed):
+    """Rejection sampling: keeps an example of group g with probability min_count / count_g.
 
-    Each group is its own filtered, shuffled, repeated stream of the still
-    encoded examples; the streams are mixed with equal weights. Rare groups
-    are thus repeated more often within an epoch than common ones.
+    Every non-empty group then arrives equally often, in one pass over the
+    (endless) stream: each record is read once and rejected ones cost only
+    their label parse, never an image decode. Rare groups are repeated more
+    often than common ones per pass over the data.
     """
-    groups = [group for group, count in enumerate(group_counts) if count > 0]
-    if not groups:
+    counts = np.asarray(group_counts, np.float64)
+    if not counts.any():
         raise ValueError("No training example falls in any age group of the scheme; nothing to balance.")
-    streams = [
-        dataset.filter(lambda example, group=group: example["age_group"] == group)
-        .shuffle(max(1, min(shuffle_buffer, int(group_counts[group]))), seed=seed + group, reshuffle_each_iteration=True)
-        .repeat()
-        for group in groups
-    ]
-    return tf.data.Dataset.sample_from_datasets(streams, weights=[1.0 / len(groups)] * len(groups), seed=seed)
+    keep = np.where(counts > 0, counts[counts > 0].min() / np.maximum(counts, 1), 0.0).astype(np.float32)
+    keep_table = tf.constant(keep)
+
+    def kept(index, example):
+        draw = tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64) + 7919, index]))
+        return draw < tf.gather(keep_table, example["age_group"])
+
+    return dataset.enumerate().filter(kept).map(lambda index, example: example)
 
 
 def count_examples(data_config, split):
