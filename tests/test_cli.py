@@ -38,7 +38,7 @@ def test_show_dataset_rows_are_identities_columns_are_ages():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["show-dataset", "celeba", "--out", "x.png"], "supports the embedded 'synthetic' dataset"),
+        (["show-dataset", "celeba", "--out", "x.png"], "takes 'synthetic' or a folder written by"),
         (["show-dataset", "synthetic", "--out", "x.png", "--age-groups", "decades"], "Unknown age-group scheme"),
         (["train", "no/such/pipeline.yaml"], "does not exist"),
     ],

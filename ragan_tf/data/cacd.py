@@ -188,6 +188,7 @@ SPEC = DatasetSpec(
     licence="For non-commercial research purposes only (see the homepage).",
     instructions=INSTRUCTIONS,
     options={"use_mat": True, "test_fraction": 0.1},
+    pipeline="pipelines/ragan_cacd_256.yaml",
 )
 
 

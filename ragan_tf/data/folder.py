@@ -191,6 +191,7 @@ SPEC = DatasetSpec(
     licence="whatever applies to your images",
     instructions=INSTRUCTIONS,
     options={"csv": "labels.csv", "test_fraction": 0.1},
+    pipeline="pipelines/ragan_folder_256.yaml",
 )
 
 

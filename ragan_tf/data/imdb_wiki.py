@@ -223,6 +223,7 @@ SPEC = DatasetSpec(
     licence="For academic research purposes only; the images' copyright stays with their owners.",
     instructions=INSTRUCTIONS,
     options={"subset": "both", "clean": True, "min_face_score": 1.0, "test_fraction": 0.1},
+    pipeline="pipelines/ragan_imdb_wiki_256.yaml",
 )
 
 

@@ -181,6 +181,7 @@ SPEC = DatasetSpec(
     licence="MORPH academic (non-commercial) release licence of UNC Wilmington; not redistributable",
     instructions=INSTRUCTIONS,
     options={"csv": None, "test_fraction": 0.1},
+    pipeline="pipelines/ragan_morph_256.yaml",
 )
 
 

@@ -122,6 +122,7 @@ SPEC = DatasetSpec(
     licence="Non-commercial research purposes only; image copyright remains with the original owners",
     instructions=INSTRUCTIONS,
     options=dict(test_fraction=0.1),
+    pipeline="pipelines/ragan_utkface_128.yaml",
 )
 
 
