@@ -15,6 +15,7 @@ import yaml
 
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS
+from ragan_tf.data.normalization import IMAGE_DTYPES
 
 
 class ConfigError(ValueError):
@@ -32,7 +33,10 @@ class DataConfig:
     tensorflow-datasets cache folder). `non_face_labels` are the
     face-parsing classes outside the face mask; the default is LATS's choice
     (background, hat, earring, necklace, cloth). `balance_age_groups` draws
-    every age group equally often in training. `cache` keeps the (encoded)
+    every age group equally often in training. `image_dtype: uint8` hands
+    batches to the model as stored bytes, converted on the accelerator
+    (`ragan_tf.data.normalization`): use it when the host CPU limits
+    throughput. `cache` keeps the (encoded)
     examples in memory after the first epoch: turn it off for datasets
     larger than memory. The `synthetic_*` fields only apply to the
     synthetic dataset.
@@ -45,6 +49,7 @@ class DataConfig:
     non_face_labels: typing.List[int] = dataclasses.field(default_factory=lambda: list(DEFAULT_NON_FACE_LABELS))
     random_flip: bool = True
     balance_age_groups: bool = False
+    image_dtype: str = "float32"
     shuffle_buffer: int = 2048
     cache: bool = True
     synthetic_identities: int = 600
@@ -133,6 +138,8 @@ class ExperimentConfig:
         get_scheme(self.data.age_groups)
         if not 16 <= self.data.image_size <= 1024:
             raise ConfigError(f"data.image_size must be in [16, 1024], got {self.data.image_size}.")
+        if self.data.image_dtype not in IMAGE_DTYPES:
+            raise ConfigError(f"data.image_dtype must be one of {IMAGE_DTYPES}, got {self.data.image_dtype!r}.")
         if self.training.batch_size < 1:
             raise ConfigError(f"training.batch_size must be positive, got {self.training.batch_size}.")
         if self.runtime.strategy not in STRATEGIES:

@@ -244,3 +244,39 @@ def test_prepare_and_show_dataset_commands(tmp_path, capsys):
     assert main(["prepare", "folder", "--manual-dir", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "labels.csv" in capsys.readouterr().err
     assert os.path.exists(out / "report.md")
+
+
+def test_uint8_batches_and_resizing(imbalanced):
+    _, _, config = imbalanced
+    floats = as_numpy(make_dataset(config, "train", 22, training=False, repeat=False), 1)[0]
+    uint8_config = dataclasses.replace(config, image_dtype="uint8")
+    raw = as_numpy(make_dataset(uint8_config, "train", 22, training=False, repeat=False), 1)[0]
+    assert raw["image"].dtype == np.uint8 and raw["face_mask"].dtype == np.uint8
+    np.testing.assert_array_equal(raw["image"].astype(np.float32) * np.float32(1 / 127.5) - 1, floats["image"])
+    small = as_numpy(make_dataset(dataclasses.replace(config, image_size=12), "train", 22, training=False, repeat=False), 1)[0]
+    assert small["image"].shape == (22, 12, 12, 3)
+    expected = cv2.resize(((floats["image"][0] + 1) * 127.5).round().astype(np.uint8), (12, 12), interpolation=cv2.INTER_AREA)
+    assert np.abs((small["image"][0] + 1) * 127.5 - expected).max() <= 1.01
+
+
+def test_ragan_trains_on_a_prepared_dataset_by_changing_the_data_lines(imbalanced, tmp_path):
+    from ragan_tf.config import load_config
+    from ragan_tf.training.train import train
+
+    _, out, _ = imbalanced
+    config = load_config(
+        "pipelines/ragan_synthetic_tiny.yaml",
+        [
+            "data.dataset=folder",
+            f"data.data_dir={out}",
+            "data.image_dtype=uint8",
+            "data.balance_age_groups=true",
+            "training.epochs=1",
+            "training.steps_per_epoch=2",
+            f"runtime.run_dir={tmp_path / 'run'}",
+        ],
+    )
+    model, history = train(config, verbose=0)
+    assert np.all(np.isfinite(history.history["g_loss"])) and len(history.history["g_loss"]) == 1
+    assert (tmp_path / "run" / "generator_ema.keras").is_file()
+    assert (tmp_path / "run" / "samples" / "epoch_001.png").is_file()

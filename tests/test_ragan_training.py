@@ -280,3 +280,37 @@ def test_make_optimizers_follows_the_config():
         assert (optimizer.beta_1, optimizer.beta_2) == (0.0, 0.99)
     mixed = make_optimizers(TrainingConfig(mixed_precision=True))
     assert all(isinstance(optimizer, keras.optimizers.LossScaleOptimizer) for optimizer in mixed)
+
+
+def quantized_batches(as_uint8, num_examples=8, batch_size=4):
+    """The same pixels as uint8 (data.image_dtype: uint8) or in the model's float range."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (num_examples, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    masks = ((rng.uniform(size=(num_examples, IMAGE_SIZE, IMAGE_SIZE, 1)) > 0.3) * 255).astype(np.uint8)
+    age_groups = rng.integers(0, NUM_AGE_GROUPS, num_examples).astype("int32")
+    if not as_uint8:
+        images = images.astype("float32") * np.float32(1.0 / 127.5) - np.float32(1.0)
+        masks = masks.astype("float32") * np.float32(1.0 / 255.0)
+    examples = {
+        "image": images,
+        "face_mask": masks,
+        "age_group": age_groups,
+        "target_age_group": ((age_groups + 1) % NUM_AGE_GROUPS).astype("int32"),
+    }
+    return tf.data.Dataset.from_tensor_slices(examples).batch(batch_size, drop_remainder=True)
+
+
+def test_uint8_batches_train_exactly_like_their_float_form():
+    runs = []
+    for as_uint8 in (False, True):
+        model = build_model(None, sgd_optimizers, ema_decay=0.5)
+        if runs:
+            for variable, value in zip(model.weights, runs[0][0]):
+                variable.assign(value)
+        initial = numpy_weights(model)
+        logs = model.fit(quantized_batches(as_uint8), epochs=1, verbose=0).history
+        runs.append((initial, numpy_weights(model), logs))
+    (_, float_weights, float_logs), (_, uint8_weights, uint8_logs) = runs
+    assert float_logs["g_loss"][0] == pytest.approx(uint8_logs["g_loss"][0], rel=1e-6)
+    assert_all_close(uint8_weights, float_weights, atol=1e-6)
+    assert max(np.max(np.abs(a - b)) for a, b in zip(float_weights, runs[0][0])) > 1e-3  # it did train

@@ -9,6 +9,8 @@ turns them into training batches:
 
     image      float32 [B, S, S, 3] in [-1, 1]
     face_mask  float32 [B, S, S, 1] in [0, 1], 1 on the face
+               (both uint8 with `data.image_dtype: uint8`: models convert
+               them with `normalization.to_model_range`)
     age_group  int32 [B] under the config's age-group scheme
     age        float32 [B] years (NaN where the dataset gives only a range)
     age_low, age_high  int32 [B] the labelled range (-1 when unknown)
@@ -38,6 +40,7 @@ import tensorflow_datasets as tfds
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.data.face_mask import face_mask_lookup
 from ragan_tf.data.face_records import MAX_AGE
+from ragan_tf.data.normalization import to_model_range
 
 SPLIT_ALIASES = {"validation": "test", "val": "test"}
 
@@ -276,7 +279,8 @@ def age_group_counts(data_config, split):
 
 
 def _finish_batch(batch, batch_index, batch_size, data_config, training, seed):
-    """uint8 batch -> training batch: random flips, [-1, 1] images, [0, 1] masks, the configured size."""
+    """uint8 batch -> training batch: random flips, the configured size, and (unless
+    `data.image_dtype` is uint8) [-1, 1] images and [0, 1] masks."""
     size = data_config.image_size
     image, face_mask = batch["image"], batch["face_mask"]
     if training and data_config.random_flip:
@@ -293,11 +297,11 @@ def _finish_batch(batch, batch_index, batch_size, data_config, training, seed):
         image, face_mask = tf.map_fn(
             flip_one, (flips, image, face_mask), fn_output_signature=(image.dtype, face_mask.dtype)
         )
-    image = tf.cast(image, tf.float32) * (1.0 / 127.5) - 1.0
-    face_mask = tf.cast(face_mask, tf.float32) * (1.0 / 255.0)
     if image.shape[1] != size or image.shape[2] != size:
-        image = tf.image.resize(image, (size, size), method="area", antialias=True)
-        face_mask = tf.image.resize(face_mask, (size, size), method="area", antialias=True)
+        image = tf.cast(tf.round(tf.image.resize(image, (size, size), method="area", antialias=True)), tf.uint8)
+        face_mask = tf.cast(tf.round(tf.image.resize(face_mask, (size, size), method="area", antialias=True)), tf.uint8)
+    if data_config.image_dtype == "float32":
+        image, face_mask = to_model_range(image, face_mask)
     return {
         "image": tf.ensure_shape(image, (batch_size, size, size, 3)),
         "face_mask": tf.ensure_shape(face_mask, (batch_size, size, size, 1)),

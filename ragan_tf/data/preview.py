@@ -1,5 +1,6 @@
 """Dataset preview pictures: rows = identities, columns = age groups."""
 
+import cv2
 import numpy as np
 
 from ragan_tf.data import synthetic_faces
@@ -39,12 +40,12 @@ def synthetic_preview(
     )
 
 
-def prepared_preview(data_dir, age_groups="ffhq_aging", per_group=4, split="train", scan=4000):
+def prepared_preview(data_dir, age_groups="ffhq_aging", per_group=4, split="train", scan=4000, cell_size=128):
     """Two panels for a `ragan-tf prepare` folder: faces per age group, and their face masks.
 
     Columns are the scheme's age groups, rows the first `per_group` faces of
     each group among the first `scan` examples of the split (empty cells stay
-    grey when a group has fewer).
+    grey when a group has fewer). Cells larger than `cell_size` are shrunk.
 
     Returns:
         uint8 [height, width, 3].
@@ -55,7 +56,7 @@ def prepared_preview(data_dir, age_groups="ffhq_aging", per_group=4, split="trai
 
     scheme = get_scheme(age_groups)
     builder = tfds.builder_from_directory(str(data_dir))
-    size = builder.info.features["image"].shape[0]
+    size = min(builder.info.features["image"].shape[0], cell_size)
     cells = np.full((per_group, scheme.num_groups, size, size, 3), 128, np.uint8)
     overlays = cells.copy()
     filled = np.zeros(scheme.num_groups, int)
@@ -63,12 +64,14 @@ def prepared_preview(data_dir, age_groups="ffhq_aging", per_group=4, split="trai
         group = scheme.group_of_range(int(example["age_low"]), int(example["age_high"]))
         if group < 0 or filled[group] >= per_group:
             continue
-        cells[filled[group], group] = example["image"]
-        overlays[filled[group], group] = overlay_mask(example["image"], example["face_mask"] / 255.0)
+        image = cv2.resize(example["image"], (size, size), interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(example["face_mask"], (size, size), interpolation=cv2.INTER_AREA)
+        cells[filled[group], group] = image
+        overlays[filled[group], group] = overlay_mask(image, mask / 255.0)
         filled[group] += 1
         if filled.min() >= per_group:
             break
-    title = f"{builder.info.name} {split} ({size} px; age group ->)"
+    title = f"{builder.info.name} {split} (age group ->)"
     return side_by_side(
         image_grid(cells, None, scheme.labels, title=title),
         image_grid(overlays, None, scheme.labels, title="face mask"),

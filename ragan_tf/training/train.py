@@ -8,6 +8,7 @@ the end `final.weights.h5` (the whole training state) and
 `generator_ema.keras` (the EMA generator that export and evaluation use).
 """
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -52,7 +53,8 @@ def build_ragan(config, strategy):
 
 def sample_batch(config, num_faces=NUM_SAMPLE_FACES):
     """A fixed batch of test faces (numpy dict) for aging grids."""
-    dataset = make_dataset(config.data, "test", num_faces, training=False, repeat=False)
+    data_config = dataclasses.replace(config.data, image_dtype="float32")  # grids call the generator directly
+    dataset = make_dataset(data_config, "test", num_faces, training=False, repeat=False)
     return {key: value.numpy() for key, value in next(iter(dataset)).items()}
 
 

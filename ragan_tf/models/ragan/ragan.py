@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from ragan_tf.data.normalization import to_model_range
 from ragan_tf.models.ragan import losses
 
 TRAIN_LOG_KEYS = ("d_loss", "d_adv", "r1", "g_loss", "g_adv", "rec", "cyc")
@@ -169,7 +170,8 @@ class RAGAN(keras.Model):
             target_age_groups = ops.cast(data["target_age_group"], "int32")
         else:
             target_age_groups = self.sample_target_age_groups(age_groups, seed)
-        return data["image"], data["face_mask"], age_groups, target_age_groups
+        image, face_mask = to_model_range(data["image"], data["face_mask"])
+        return image, face_mask, age_groups, target_age_groups
 
     def _global_batch_size(self, images):
         _, num_replicas = _replica_position()
