@@ -87,12 +87,14 @@ def test_file_name_fallback_without_metadata(tmp_path):
     assert identities == {"Aaron_Johnson": 0, "Madonna": 1, "Robert_Downey_Jr.": 2, "Zoë_Saldaña": 3}
     assert dict(result.skipped) == {"malformed file name": 1, "age out of range": 1}
     assert result.skipped_examples["malformed file name"] == [STRAY]
+    assert len(result.notes) == 1 and "from the file names" in result.notes[0]  # shown in prepare's report
 
 
 def test_use_mat_false_ignores_metadata(cacd_both):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         from_names = cacd.read_records(cacd_both, use_mat=False)
+    assert not from_names.notes
     assert f"CACD2000/{UNLISTED}" in _labels(from_names)
     assert "not in metadata" not in from_names.skipped
 

@@ -180,3 +180,23 @@ def test_tfds_builder_end_to_end_with_parsing_masks(manual_dir, tmp_path):
         assert np.isnan(example["age"]) and example["identity"] == -1
     labels = {e["key"].decode(): (e["age_low"], e["age_high"], e["gender"]) for e in examples}
     assert labels == {key(69000): (30, 39, 0), key(69999): (50, 69, 1)}
+
+
+class FfhqAgingBuilderTest(tfds.testing.DatasetBuilderTestCase):
+    """tensorflow-datasets' own builder checks (registration, info, splits, example specs) on the fake dataset."""
+
+    DATASET_CLASS = ffhq_aging.FfhqAging
+    BUILDER_CONFIG_NAMES_TO_TEST = ["64"]
+    SPLITS = {"train": 5, "test": 2}
+    SKIP_CHECKSUMS = True  # nothing is downloaded
+    MOCK_OUT_FORBIDDEN_OS_FUNCTIONS = False  # the reader lists the user's folder with os / open
+
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+
+        cls.EXAMPLE_DIR = write_ffhq_aging(
+            tempfile.mkdtemp(prefix="ffhq_aging_dummy_"), ROWS, without_image={9}, without_parsing={10},
+            raw_lines=MALFORMED_LINES,
+        )
+        super().setUpClass()

@@ -112,11 +112,12 @@ def _labelled_rows(manual_dir, image_files, result, use_mat):
     """`(file_name, age, identity, person_name)` of the images on disk, labelled by a `.mat` or their names."""
     metadata = _metadata_file(manual_dir) if use_mat else None
     if use_mat and metadata is None:
-        warnings.warn(
+        message = (
             f"CACD2000: no {' or '.join(METADATA_FILES)} in {manual_dir!r}; ages and identities come "
-            "from the file names (identities numbered by sorted names, not the .mat's).",
-            stacklevel=3,
+            "from the file names (identities numbered by sorted names, not the .mat's)."
         )
+        result.notes.append(message)
+        warnings.warn(message, stacklevel=3)
     if metadata is None:
         parsed = {}
         for file_name in sorted(image_files):

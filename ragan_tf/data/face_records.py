@@ -100,11 +100,14 @@ class ReadResult:
         records: the usable `FaceRecord`s, in a stable order.
         skipped: reason -> count.
         skipped_examples: reason -> up to `EXAMPLES_PER_REASON` names, for messages.
+        notes: things the user should know that are not skips (e.g. labels
+            taken from file names because a metadata file is absent).
     """
 
     records: list = dataclasses.field(default_factory=list)
     skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     skipped_examples: dict = dataclasses.field(default_factory=dict)
+    notes: list = dataclasses.field(default_factory=list)
 
     EXAMPLES_PER_REASON = 5
 

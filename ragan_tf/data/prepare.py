@@ -185,6 +185,7 @@ class PrepareReport:
         dataset, out_dir, settings: what was prepared, where, how.
         listed: records the reader produced, per split.
         reader_skipped / reader_examples: rows the reader dropped, by reason.
+        notes: the reader's notes (not skips) for the user.
         written: examples written, per split.
         skipped / skipped_examples: images dropped while preparing, by reason.
         mask_sources: examples per face-mask source.
@@ -199,6 +200,7 @@ class PrepareReport:
     listed: dict
     reader_skipped: dict
     reader_examples: dict
+    notes: list
     written: dict
     skipped: dict
     skipped_examples: dict
@@ -232,6 +234,8 @@ class PrepareReport:
                 f"| {split} | {self.listed[split]} | {self.written.get(split, 0)} | "
                 f"{self.listed[split] - self.written.get(split, 0)} |"
             )
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {note}" for note in self.notes]
         for title, counts, examples in (
             ("Dropped by the reader (labels)", self.reader_skipped, self.reader_examples),
             ("Skipped while preparing (pixels)", self.skipped, self.skipped_examples),
@@ -394,6 +398,8 @@ def prepare(
     )
     progress(f"Reading {spec.title} labels from {manual_dir} ...")
     result = spec.read_records(manual_dir, **reader_options)
+    for note in result.notes:
+        progress(f"Note: {note}")
     if limit is not None:
         kept = []
         for split in sorted({record.split for record in result.records}):
@@ -487,6 +493,7 @@ def _finish(spec, out_dir, plan, summaries, result, settings, seconds, prepared_
         listed={split: len(result.split(split)) for split in plan["shards"]},
         reader_skipped=dict(result.skipped),
         reader_examples=dict(result.skipped_examples),
+        notes=list(result.notes),
         written=written,
         skipped=skipped,
         skipped_examples=skipped_examples,
