@@ -14,7 +14,6 @@ import tensorflow_datasets as tfds
 from ragan_tf.cli import main
 from ragan_tf.config import DataConfig
 from ragan_tf.data import prepare as prepare_module
-from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.data.pipeline import age_group_counts, count_examples, load_examples, make_dataset
 from ragan_tf.data.prepare import PrepareError, prepare, read_plan
 from ragan_tf.data.synthetic_faces import render
