@@ -82,6 +82,11 @@ class AgeGroupScheme:
         groups = np.where(np.atleast_1d(age_low) < 0, self.unknown_age_group, groups).astype(np.int32)
         return groups if age_low.shape else int(groups[0])
 
+    def group_counts(self, age_low, age_high):
+        """Examples per group (int [G]) for labelled ranges, by `group_of_range`."""
+        groups = np.atleast_1d(self.group_of_range(np.asarray(age_low), np.asarray(age_high)))
+        return np.bincount(groups[groups >= 0], minlength=self.num_groups)
+
     def lookup_table(self, max_age=120):
         """`table[year] = group` for years 0..max_age, for in-graph lookups."""
         return self.group_of(np.arange(max_age + 1))

@@ -199,4 +199,3 @@ class Cacd2000(ManualFaceDataset):
     SPEC = SPEC
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = SPEC.instructions

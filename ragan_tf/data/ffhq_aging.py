@@ -271,4 +271,3 @@ class FfhqAging(ManualFaceDataset):
     SPEC = SPEC
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: official split, LATS pruning, parsing-map face masks."}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = SPEC.instructions

@@ -201,4 +201,3 @@ class FaceFolder(ManualFaceDataset):
     SPEC = SPEC
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Folder + CSV reader."}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = SPEC.instructions

@@ -43,12 +43,17 @@ def resolution_configs(resolutions=RESOLUTIONS):
 class ManualFaceDataset(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base class: a dataset read from `manual_dir` into the common example.
 
-    Subclasses set `SPEC` (a `DatasetSpec`), `VERSION` and
-    `MANUAL_DOWNLOAD_INSTRUCTIONS` (normally `SPEC.instructions`).
+    Subclasses set `SPEC` (a `DatasetSpec`), `VERSION` and `RELEASE_NOTES`;
+    `MANUAL_DOWNLOAD_INSTRUCTIONS` is taken from `SPEC.instructions`.
     """
 
     SPEC = None
     BUILDER_CONFIGS = resolution_configs()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.SPEC is not None:
+            cls.MANUAL_DOWNLOAD_INSTRUCTIONS = cls.SPEC.instructions
 
     def _info(self):
         return self.dataset_info_from_configs(

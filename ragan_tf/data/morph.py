@@ -191,4 +191,3 @@ class Morph2(ManualFaceDataset):
     SPEC = SPEC
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "MORPH-II from its CSV, identity-disjoint hash split."}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = SPEC.instructions

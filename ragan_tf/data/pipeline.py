@@ -273,9 +273,12 @@ def age_group_counts(data_config, split):
     source = example_source(data_config)
     split = SPLIT_ALIASES.get(split, split)
     source.check_split(split)
+    return _group_counts(source, split, get_scheme(data_config.age_groups))
+
+
+def _group_counts(source, split, scheme):
     labels = source.labels(split)
-    groups = get_scheme(data_config.age_groups).group_of_range(labels["age_low"].to_numpy(), labels["age_high"].to_numpy())
-    return np.bincount(groups[groups >= 0], minlength=data_config.num_age_groups)
+    return scheme.group_counts(labels["age_low"].to_numpy(), labels["age_high"].to_numpy())
 
 
 def _finish_batch(batch, batch_index, batch_size, data_config, training, seed):
@@ -354,7 +357,7 @@ def make_dataset(
     if repeat or (training and data_config.balance_age_groups):
         dataset = dataset.repeat()
     if training and data_config.balance_age_groups:
-        dataset = _balanced(dataset, age_group_counts(data_config, split), seed)
+        dataset = _balanced(dataset, _group_counts(source, split, scheme), seed)
     if training:
         dataset = dataset.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=True)

@@ -472,7 +472,10 @@ def _finish(spec, out_dir, plan, summaries, result, settings, seconds, prepared_
         for source, count in labels["mask_source"].value_counts().items():
             mask_sources[source] = mask_sources.get(source, 0) + int(count)
         if split == "train":
-            group_counts = {name: group_counts_of(labels, name).tolist() for name in SCHEMES}
+            group_counts = {
+                name: scheme.group_counts(labels["age_low"].to_numpy(), labels["age_high"].to_numpy()).tolist()
+                for name, scheme in SCHEMES.items()
+            }
         for summary in mine:
             for reason, count in summary["skipped"].items():
                 skipped[reason] = skipped.get(reason, 0) + count
@@ -523,14 +526,6 @@ def _write_pictures(out_dir, spec, group_counts, split):
             group_counts[scheme], SCHEMES[scheme].labels, os.path.join(out_dir, "age_groups.png"),
             f"{spec.title}: training examples per age group ({scheme})",
         )
-
-
-def group_counts_of(labels, scheme_name):
-    """Examples per age group of a scheme, from a labels table (age_low / age_high columns),
-    by the rule the training pipeline applies (`AgeGroupScheme.group_of_range`)."""
-    scheme = SCHEMES[scheme_name]
-    groups = scheme.group_of_range(labels["age_low"].to_numpy(), labels["age_high"].to_numpy())
-    return np.bincount(groups[groups >= 0], minlength=scheme.num_groups)
 
 
 def read_plan(out_dir):

@@ -132,4 +132,3 @@ class Utkface(ManualFaceDataset):
     SPEC = SPEC
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: labels from file names, hash split by file name."}
-    MANUAL_DOWNLOAD_INSTRUCTIONS = SPEC.instructions
