@@ -30,7 +30,7 @@ from ragan_tf.config import load_config, save_config  # noqa: E402
 from ragan_tf.data.synthetic_faces import render  # noqa: E402
 from ragan_tf.export import export_saved_model  # noqa: E402
 from ragan_tf.inference.ager import Ager  # noqa: E402
-from ragan_tf.models.ragan.builders import build_generator  # noqa: E402
+from ragan_tf.models.ragan.ragan_family import build_generator  # noqa: E402
 
 PIPELINES = {
     "quickstart": Path(__file__).resolve().parents[1] / "pipelines" / "ragan_synthetic_quickstart.yaml",
@@ -44,7 +44,7 @@ def make_export(config_name, size, folder):
     config = load_config(PIPELINES[config_name], [f"data.image_size={size}", f"runtime.run_dir={run}"])
     run.mkdir(parents=True)
     generator = build_generator(config)
-    generator.save(run / "generator_ema.keras")
+    generator.save(run / "inference_model.keras")
     save_config(config, run / "config.yaml")
     return export_saved_model(run, Path(folder) / f"{config_name}_{size}", verbose=False), generator.count_params()
 

@@ -34,7 +34,7 @@ from ragan_tf.evaluation.evaluate import render_truth, synthetic_test_set  # noq
 from ragan_tf.evaluation.image_metrics import l1_error, masked_psnr  # noqa: E402
 from ragan_tf.data.age_groups import get_scheme  # noqa: E402
 from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor  # noqa: E402
-from ragan_tf.models.ragan.builders import build_generator  # noqa: E402
+from ragan_tf.models.ragan.ragan_family import build_generator  # noqa: E402
 from ragan_tf.sampling import aging_grid  # noqa: E402
 from ragan_tf.visualization import save_png, to_uint8  # noqa: E402
 
@@ -84,7 +84,7 @@ def main():
     start = time.perf_counter()
     keras.utils.set_random_seed(0)
     generators = {
-        "RAGAN": keras.saving.load_model(run / "generator_ema.keras"),
+        "RAGAN": keras.saving.load_model(run / "inference_model.keras"),
         "untrained": build_generator(config),
     }
     train_ids, _ = synthetic_faces.split_identities(

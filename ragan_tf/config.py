@@ -63,29 +63,17 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
-    """Network widths and depths (the paper states none of them; see docs/REPRODUCTION.md)."""
-
-    name: str = "ragan"
-    base_channels: int = 64
-    max_channels: int = 512
-    encoder_downsamples: int = 2
-    encoder_residual_blocks: int = 2
-    modulator_downsamples: int = 3
-    age_code_dim: int = 256
-    decoder_blocks: int = 4
-    discriminator_base_channels: int = 64
-    discriminator_max_channels: int = 512
-    sync_batch_norm: bool = False
-
-
-@dataclasses.dataclass
 class TrainingConfig:
-    """Optimisation; defaults follow the paper (Adam 1e-4, betas 0/0.99, batch 8, 30 epochs).
+    """Optimisation shared by every family; defaults follow RAGAN's paper (Adam 1e-4, betas
+    0/0.99, batch 8, 30 epochs). A family's loss weights live in its `model` section.
 
-    `evaluate_every_epochs` > 0 adds the evaluation callback (synthetic data:
-    face error against the exact ground truth, background PSNR/SSIM,
-    reconstruction, on `evaluate_faces` test faces) to TensorBoard under `eval/`.
+    `discriminator_learning_rate` (None = `learning_rate`) gives the
+    discriminator its own rate (two time-scale updates). `ema_decay` is the
+    decay of the generator average that is sampled, evaluated and exported
+    (0 = the generator's current weights). `evaluate_every_epochs` > 0 adds
+    the evaluation callback (synthetic data: face error against the exact
+    ground truth, background PSNR/SSIM, reconstruction, on `evaluate_faces`
+    test faces) to TensorBoard under `eval/`.
     """
 
     batch_size: int = 8
@@ -93,14 +81,9 @@ class TrainingConfig:
     steps_per_epoch: typing.Optional[int] = None
     validation_steps: typing.Optional[int] = 4
     learning_rate: float = 1e-4
+    discriminator_learning_rate: typing.Optional[float] = None
     beta_1: float = 0.0
     beta_2: float = 0.99
-    lambda_adv: float = 1.0
-    lambda_rec: float = 10.0
-    lambda_rec_late: float = 1.0
-    lambda_rec_switch_epoch: int = 10
-    lambda_cyc: float = 1.0
-    r1_gamma: float = 1.0
     ema_decay: float = 0.999
     jit_compile: bool = False
     steps_per_execution: int = 1
@@ -129,7 +112,8 @@ class RuntimeConfig:
 class ExperimentConfig:
     name: str = "experiment"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    #: The family's own config dataclass (`model.type` picks it; see `ragan_tf.models.registry`).
+    model: typing.Any = dataclasses.field(default_factory=lambda: model_config_class("ragan")())
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
 
@@ -142,6 +126,10 @@ class ExperimentConfig:
             raise ConfigError(f"data.image_dtype must be one of {IMAGE_DTYPES}, got {self.data.image_dtype!r}.")
         if self.training.batch_size < 1:
             raise ConfigError(f"training.batch_size must be positive, got {self.training.batch_size}.")
+        if not 0.0 <= self.training.ema_decay <= 1.0:
+            raise ConfigError(f"training.ema_decay must be in [0, 1], got {self.training.ema_decay}.")
+        if hasattr(self.model, "validate"):
+            self.model.validate(self)
         if self.runtime.strategy not in STRATEGIES:
             raise ConfigError(
                 f"runtime.strategy must be one of {STRATEGIES}, got {self.runtime.strategy!r}."
@@ -174,16 +162,41 @@ def _coerce(value, field_type, key):
     return value
 
 
-def _apply(instance, values, prefix):
+def model_config_class(model_type):
+    """The config dataclass of the family `model_type` (imports the family)."""
+    from ragan_tf.models.registry import get_family
+
+    return get_family(model_type).config_class
+
+
+def _apply_model(experiment, values):
+    """The `model` section: `type` picks the family's dataclass; changing the type (e.g. with
+    `--set model.type=dcgan`) starts from that family's defaults."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"model must be a mapping, got {values!r}.")
+    values = dict(values)
+    model_type = values.pop("type", experiment.model.type)
+    if not isinstance(model_type, str):
+        raise ConfigError(f"model.type must be a family name, got {model_type!r}.")
+    if model_type != experiment.model.type:
+        experiment.model = model_config_class(model_type)()
+    _apply(experiment.model, values, "model", skip=("type",))
+
+
+def _apply(instance, values, prefix, skip=()):
     if not isinstance(values, dict):
         raise ConfigError(f"{prefix or 'config'} must be a mapping, got {values!r}.")
-    fields = {f.name: f for f in dataclasses.fields(instance)}
+    fields = {f.name: f for f in dataclasses.fields(instance) if f.name not in skip}
     hints = typing.get_type_hints(type(instance))
     for key, value in values.items():
         full_key = f"{prefix}.{key}" if prefix else key
+        if instance.__class__ is ExperimentConfig and key == "model":
+            _apply_model(instance, value)
+            continue
         if key not in fields:
+            family = f" of model.type {instance.type!r}" if prefix == "model" else ""
             raise ConfigError(
-                f"Unknown config key {full_key!r}; valid keys here: {sorted(fields)}."
+                f"Unknown config key {full_key!r}{family}; valid keys here: {sorted(fields)}."
             )
         if dataclasses.is_dataclass(hints[key]):
             _apply(getattr(instance, key), value, full_key)
@@ -206,6 +219,28 @@ def _nest(key, value):
     return nested
 
 
+#: Keys that configs written before the model families (ragan-tf 0.1) kept in `training`;
+#: they are RAGAN's loss weights and live in its `model` section now.
+_LEGACY_RAGAN_TRAINING_KEYS = ("lambda_adv", "lambda_rec", "lambda_rec_late", "lambda_rec_switch_epoch",
+                               "lambda_cyc", "r1_gamma")
+
+
+def migrate_legacy(values):
+    """A 0.1 config dict (`model.name`, RAGAN loss weights under `training`) in today's layout;
+    other dicts are returned unchanged."""
+    model = dict(values.get("model") or {})
+    if not isinstance(values.get("model", {}), dict) or "type" in model or "name" not in model:
+        return values
+    values = dict(values)
+    training = dict(values.get("training") or {})
+    model["type"] = model.pop("name")
+    for key in _LEGACY_RAGAN_TRAINING_KEYS:
+        if key in training:
+            model[key] = training.pop(key)
+    values["model"], values["training"] = model, training
+    return values
+
+
 def load_config(path=None, overrides=()):
     """Reads a pipeline YAML (or the defaults when `path` is None) and applies overrides.
 
@@ -222,6 +257,8 @@ def load_config(path=None, overrides=()):
         if not path.is_file():
             raise ConfigError(f"Config file {str(path)!r} does not exist.")
         values = yaml.safe_load(path.read_text()) or {}
+        if isinstance(values, dict):
+            values = migrate_legacy(values)
         _apply(config, values, "")
         if "name" not in values:
             config.name = path.stem
@@ -233,7 +270,7 @@ def load_config(path=None, overrides=()):
 def config_from_dict(values):
     """An `ExperimentConfig` from a nested dict (e.g. the one an export's model card records)."""
     config = ExperimentConfig()
-    _apply(config, values, "")
+    _apply(config, migrate_legacy(values), "")
     return config.validate()
 
 

@@ -40,3 +40,31 @@ def aging_grid(generator, images, face_masks, age_group_labels, source_groups=No
     if source_groups is not None:
         row_labels = [f"from {age_group_labels[int(group)]}" for group in np.asarray(source_groups)]
     return image_grid(to_uint8(cells), row_labels, ["input"] + list(age_group_labels), title=title)
+
+
+def sample_grid(sampler, noise, age_group_labels, title=None):
+    """A picture of a sampler's outputs for fixed noise.
+
+    Conditional sampler: one row per noise vector, one column per age group
+    (the same z at every age). Unconditional: the samples in a square grid.
+
+    Args:
+        sampler: a `Sampler` (`ragan_tf.models.tasks`).
+        noise: float [N, noise_dim].
+        age_group_labels: column headers of a conditional sampler.
+        title: optional title line.
+
+    Returns:
+        uint8 [height, width, 3].
+    """
+    noise = np.asarray(noise, np.float32)
+    if sampler.conditional:
+        columns = [ops.convert_to_numpy(sampler(noise, ops.full((len(noise),), group, dtype="int32"), training=False))
+                   for group in range(sampler.num_age_groups)]
+        cells = np.stack(columns, axis=1)
+        return image_grid(to_uint8(cells), [f"z{index}" for index in range(len(noise))], list(age_group_labels),
+                          title=title)
+    samples = ops.convert_to_numpy(sampler(noise, None, training=False))
+    side = int(np.ceil(np.sqrt(len(samples))))
+    padded = np.concatenate([samples, -np.ones((side * side - len(samples), *samples.shape[1:]), samples.dtype)])
+    return image_grid(to_uint8(padded.reshape(side, side, *samples.shape[1:])), title=title)

@@ -97,3 +97,44 @@ def save_png(image, path):
     if not cv2.imwrite(str(path), cv2.cvtColor(np.asarray(image, np.uint8), cv2.COLOR_RGB2BGR)):
         raise OSError(f"Could not write {path} (is the extension an image format?).")
     return path
+
+
+def save_loss_curves(history_csv, path, title=None):
+    """Plots every logged loss of a run's `history.csv` per epoch (training solid, validation
+    dashed), like the seed papers' loss figures (D-real, D-fake and G per epoch). Epochs where a
+    loss was not measured (NaN: a training phase that did not run) are gaps. Returns the path,
+    or None when the history is missing or empty."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    history_csv = Path(history_csv)
+    if not history_csv.is_file():
+        return None
+    frame = pd.read_csv(history_csv)
+    if frame.empty or "epoch" not in frame:
+        return None
+    frame = frame.drop_duplicates("epoch", keep="last").sort_values("epoch")
+    epochs = frame["epoch"].to_numpy() + 1
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    columns = [column for column in frame.columns if column != "epoch"]
+    colours = {}
+    for column in columns:
+        base = column.removeprefix("val_")
+        colour = colours.setdefault(base, f"C{len(colours) % 10}")
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        axes.plot(epochs, values, linestyle="--" if column.startswith("val_") else "-", marker=".", color=colour,
+                  label=column)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss (epoch mean)")
+    axes.set_title(title or "training losses")
+    axes.legend(fontsize=7, ncol=2)
+    axes.grid(alpha=0.3)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -30,7 +30,7 @@ def tiny_run(tmp_path_factory):
     """A run folder as `ragan-tf train` leaves it, holding an untrained tiny generator whose
     conditional-batch-norm tables are randomised (so the age groups give different outputs)."""
     from ragan_tf.config import load_config, save_config
-    from ragan_tf.models.ragan.builders import build_generator
+    from ragan_tf.models.ragan.ragan_family import build_generator
 
     run = tmp_path_factory.mktemp("tiny_run")
     config = load_config(TINY_PIPELINE, [f"runtime.run_dir={run}"])
@@ -39,7 +39,7 @@ def tiny_run(tmp_path_factory):
     for variable in generator.weights:
         if "gamma_table" in variable.path or "beta_table" in variable.path:
             variable.assign(variable.numpy() + rng.normal(0, 0.5, variable.shape).astype(np.float32))
-    generator.save(run / "generator_ema.keras")
+    generator.save(run / "inference_model.keras")
     save_config(config, run / "config.yaml")
     (run / "history.csv").write_text("epoch,g_loss,val_rec\n0,2.5,0.2\n1,2.0,0.15\n")
     return run

@@ -6,7 +6,8 @@ from PIL import Image
 
 from ragan_tf.cli import main
 from ragan_tf.data.synthetic_faces import render
-from ragan_tf.inference.ager import Ager, NoFaceError, read_model_card
+from ragan_tf.export.model_card import read_model_card
+from ragan_tf.inference.ager import Ager, NoFaceError
 from ragan_tf.inference.outputs import output_names
 
 AGES = [10, 60]

@@ -4,25 +4,24 @@ import cv2
 import numpy as np
 import pytest
 
+from ragan_tf.data.synthetic_alignment import calibrate_synthetic_spec
 from ragan_tf.data.synthetic_faces import render
-from ragan_tf.inference import face_alignment
-from ragan_tf.inference.face_alignment import (
+from ragan_tf.faces import detection
+from ragan_tf.faces.affine import compose_transforms, transform_points, warp_image
+from ragan_tf.faces.alignment import (
     FFHQ,
     FFHQ_AGING,
     SPECS,
     SYNTHETIC,
     FaceAligner,
-    FaceDetector,
     align_face,
     alignment_quad,
     alignment_transform,
-    compose_transforms,
-    five_point_landmarks,
     get_spec,
-    landmark_face_mask,
-    transform_points,
-    warp_image,
 )
+from ragan_tf.faces.detection import FaceDetector
+from ragan_tf.faces.landmark_mask import landmark_face_mask
+from ragan_tf.faces.landmarks import five_point_landmarks
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -181,7 +180,7 @@ def test_detector_arguments_and_missing_dlib(monkeypatch):
         FaceDetector().detect(np.zeros((10, 10), np.uint8))
     monkeypatch.setitem(sys.modules, "dlib", None)
     with pytest.raises(ImportError, match=r'pip install -e "\.\[faces\]"'):
-        face_alignment._import_dlib()
+        detection._import_dlib()
 
 
 # --- synthetic renders: exact ground truth ---------------------------------------------------
@@ -211,7 +210,7 @@ def test_synthetic_spec_recovers_the_render_frame(identity, age, degrees, scale)
 
 def test_calibration_reproduces_the_recorded_constants():
     pytest.importorskip("scipy")
-    spec, landmark_errors, frame_errors = face_alignment.calibrate_synthetic_spec(range(0, 60, 3), [10, 30, 50, 80])
+    spec, landmark_errors, frame_errors = calibrate_synthetic_spec(range(0, 60, 3), [10, 30, 50, 80])
     assert spec.name == "synthetic" and landmark_errors.shape == (80, 5) and frame_errors.shape == (80, 81)
     assert landmark_errors.mean() < 1.2 and frame_errors.mean() < 2.5
     recorded = np.array([SYNTHETIC.eye_scale, SYNTHETIC.mouth_scale, SYNTHETIC.centre_shift])

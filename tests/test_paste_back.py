@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from ragan_tf.data.synthetic_faces import render
-from ragan_tf.inference.face_alignment import FaceDetector, align_face, invert_transform, transform_points, warp_image
+from ragan_tf.faces.affine import invert_transform, transform_points, warp_image
+from ragan_tf.faces.alignment import align_face
+from ragan_tf.faces.detection import FaceDetector
 from ragan_tf.inference.paste_back import blend_weights, paste_back, paste_back_all
 
 skimage_data = pytest.importorskip("skimage.data")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from ragan_tf.inference import photo_io
-from ragan_tf.inference.photo_io import PhotoError, detection_image, load_photo, save_photo
+from ragan_tf.faces import photo_io
+from ragan_tf.faces.photo_io import PhotoError, detection_image, load_photo, save_photo
 
 
 def blocks(height=40, width=60):

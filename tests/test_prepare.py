@@ -277,5 +277,5 @@ def test_ragan_trains_on_a_prepared_dataset_by_changing_the_data_lines(imbalance
     )
     model, history = train(config, verbose=0)
     assert np.all(np.isfinite(history.history["g_loss"])) and len(history.history["g_loss"]) == 1
-    assert (tmp_path / "run" / "generator_ema.keras").is_file()
+    assert (tmp_path / "run" / "inference_model.keras").is_file()
     assert (tmp_path / "run" / "samples" / "epoch_001.png").is_file()

@@ -12,7 +12,8 @@ import tensorflow as tf
 from ragan_tf.config import TrainingConfig
 from ragan_tf.models.ragan.discriminator import Discriminator
 from ragan_tf.models.ragan.generator import Generator
-from ragan_tf.models.ragan.ragan import TRAIN_LOG_KEYS, VALIDATION_LOG_KEYS, RAGAN, LambdaRecSchedule, make_optimizers
+from ragan_tf.models.ragan.ragan import TRAIN_LOG_KEYS, VALIDATION_LOG_KEYS, RAGAN, LambdaRecSchedule
+from ragan_tf.models.training_helpers import make_optimizer_pair
 
 IMAGE_SIZE = 16
 NUM_AGE_GROUPS = 3
@@ -40,7 +41,7 @@ def build_model(strategy=None, optimizers=None, sync_batch_norm=False, ema_decay
     with strategy.scope():
         model = RAGAN(*tiny_networks(sync_batch_norm), NUM_AGE_GROUPS, ema_decay=ema_decay, seed=0)
         if optimizers is None:
-            generator_optimizer, discriminator_optimizer = make_optimizers(TrainingConfig(learning_rate=1e-3))
+            generator_optimizer, discriminator_optimizer = make_optimizer_pair(TrainingConfig(learning_rate=1e-3))
         else:
             generator_optimizer, discriminator_optimizer = optimizers()
         model.compile(generator_optimizer, discriminator_optimizer, **compile_kwargs)
@@ -270,7 +271,7 @@ def test_xla_train_step_matches_the_plain_one(one_device_run):
 
 
 def test_make_optimizers_follows_the_config():
-    generator_optimizer, discriminator_optimizer = make_optimizers(
+    generator_optimizer, discriminator_optimizer = make_optimizer_pair(
         TrainingConfig(learning_rate=2e-4, beta_1=0.0, beta_2=0.99)
     )
     assert generator_optimizer is not discriminator_optimizer
@@ -278,7 +279,7 @@ def test_make_optimizers_follows_the_config():
         assert isinstance(optimizer, keras.optimizers.Adam)
         assert float(optimizer.learning_rate) == pytest.approx(2e-4)
         assert (optimizer.beta_1, optimizer.beta_2) == (0.0, 0.99)
-    mixed = make_optimizers(TrainingConfig(mixed_precision=True))
+    mixed = make_optimizer_pair(TrainingConfig(mixed_precision=True))
     assert all(isinstance(optimizer, keras.optimizers.LossScaleOptimizer) for optimizer in mixed)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ragan_tf.data import synthetic_faces
+from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS, face_mask_from_parsing
 from ragan_tf.data.synthetic_faces import PARSING_CLASSES, render
 
 STATIC_CLASSES = (PARSING_CLASSES["background"], PARSING_CLASSES["cloth"])
@@ -197,3 +198,29 @@ def test_sizes_render_the_same_picture():
     large = render(6, 62.0, 256).image.astype(np.float32)
     downsampled = large.reshape(64, 4, 64, 4, 3).mean(axis=(1, 3))
     assert np.abs(downsampled - small).mean() < 2.0
+
+
+@pytest.mark.parametrize("non_face_labels", [DEFAULT_NON_FACE_LABELS, (0, 13, 18)])
+def test_render_faces_matches_render_and_face_mask(non_face_labels):
+    identities, ages = [4, np.int64(11)], [25.0, np.float32(70.5)]
+    faces = synthetic_faces.render_faces(identities, ages, 48, seed=2, non_face_labels=non_face_labels)
+    images, masks = faces
+    assert images.shape == (2, 48, 48, 3) and images.dtype == np.uint8
+    assert masks.shape == (2, 48, 48, 1) and masks.dtype == np.float32
+    for index, (identity, age) in enumerate(zip(identities, ages)):
+        face = render(identity, age, 48, seed=2)
+        np.testing.assert_array_equal(images[index], face.image)
+        np.testing.assert_array_equal(masks[index, ..., 0], face_mask_from_parsing(face.parsing, non_face_labels))
+    assert 0.0 < masks.mean() < 1.0
+
+
+def test_render_faces_empty_and_invalid_arguments():
+    images, masks = synthetic_faces.render_faces([], [], 32)
+    assert images.shape == (0, 32, 32, 3) and images.dtype == np.uint8
+    assert masks.shape == (0, 32, 32, 1) and masks.dtype == np.float32
+    with pytest.raises(ValueError):
+        synthetic_faces.render_faces([1, 2], [30.0], 32)
+    with pytest.raises(ValueError):
+        synthetic_faces.render_faces([1], [30.0], 16)
+    with pytest.raises(ValueError):
+        synthetic_faces.render_faces([1], [120.0], 32)

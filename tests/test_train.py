@@ -63,7 +63,7 @@ def test_train_resumes_with_identical_state_and_writes_the_run_folder(tmp_path, 
     assert "Starting a new run" in capsys.readouterr().out
     resumed = StateAtStart()
     model, history = train(config, verbose=0, extra_callbacks=[resumed])
-    assert f"Resuming from the backup in {tmp_path / 'run' / 'backup'}: 2 of 3 epochs done, generator step {2 * steps}." in capsys.readouterr().out
+    assert f"Resuming from the backup in {tmp_path / 'run' / 'backup'}: 2 of 3 epochs done, training step {2 * steps}." in capsys.readouterr().out
 
     # The resumed run starts from exactly the optimizer state the first run had after epoch 2.
     assert int(interrupt.state[0]) == 2 * steps
@@ -80,7 +80,9 @@ def test_train_resumes_with_identical_state_and_writes_the_run_folder(tmp_path, 
         grid = cv2.imread(str(run / "samples" / f"epoch_{epoch:03d}.png"))
         # 6 sample rows of 32 px; input + 10 age groups = 11 columns
         assert grid.shape[0] > 6 * 32 and grid.shape[1] > 11 * 32
-    assert (run / "final.weights.h5").exists() and (run / "generator_ema.keras").exists()
+    assert (run / "final.weights.h5").exists() and (run / "inference_model.keras").exists()
+    curves = cv2.imread(str(run / "loss_curves.png"))
+    assert curves is not None and curves.shape[0] > 200 and curves.std() > 10  # a drawn plot, not a blank
     assert list((run / "logs").rglob("events.out.tfevents.*"))
     with open(run / "history.csv") as handle:
         rows = list(csv.DictReader(handle))

@@ -31,7 +31,7 @@ class DatasetSpec:
         read_records: `(manual_dir, **options) -> ReadResult`.
         alignment: how `prepare` crops faces by default: "none" (the images
             are already aligned face crops; only resized) or an alignment
-            recipe of `ragan_tf.inference.face_alignment` ("ffhq_aging").
+            recipe of `ragan_tf.faces.alignment` ("ffhq_aging").
         mask: where face masks come from by default: "parsing" (the dataset
             ships parsing maps) or "landmarks" (dlib at prepare time).
         homepage: where to download it.

@@ -2,7 +2,7 @@
 
 The same code serves `ragan-tf prepare` and the tensorflow-datasets
 builders. Faces are cut with the alignment code of the `age` command
-(`ragan_tf.inference.face_alignment`), so training crops and the crops the
+(`ragan_tf.faces.alignment`), so training crops and the crops the
 model sees at inference time match.
 """
 
@@ -11,13 +11,10 @@ import numpy as np
 
 from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS, face_mask_from_parsing
 from ragan_tf.data.face_records import record_labels
-from ragan_tf.inference.face_alignment import (
-    FaceDetector,
-    align_face,
-    get_spec,
-    landmark_face_mask,
-    warp_image,
-)
+from ragan_tf.faces.affine import warp_image
+from ragan_tf.faces.alignment import align_face, get_spec
+from ragan_tf.faces.detection import FaceDetector
+from ragan_tf.faces.landmark_mask import landmark_face_mask
 
 SKIP_REASONS = {
     "unreadable": "the image file could not be read (missing, truncated or not an image)",
@@ -197,7 +194,7 @@ class FacePreparer:
 def load_image_files(records, manual_dir=None):
     """`(record, rgb)` per record, or `(record, PhotoError)` when its file cannot be read."""
     del manual_dir  # records carry absolute paths
-    from ragan_tf.inference.photo_io import PhotoError, load_photo
+    from ragan_tf.faces.photo_io import PhotoError, load_photo
 
     for record in records:
         try:

@@ -395,6 +395,12 @@ def count_examples(data_config, split):
     return example_source(data_config).num_examples(SPLIT_ALIASES.get(split, split))
 
 
+def count_training_examples(data_config):
+    """Training examples that the age-group scheme keeps (an epoch is one pass over these): under
+    `two_groups`, only ages 20-30 and 40-50."""
+    return int(np.sum(age_group_counts(data_config, "train")))
+
+
 def distributed_dataset(strategy, data_config, split, global_batch_size, training, seed=0):
     """`make_dataset` sharded over a strategy's input pipelines."""
     return strategy.distribute_datasets_from_function(

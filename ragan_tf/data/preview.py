@@ -5,7 +5,7 @@ import numpy as np
 
 from ragan_tf.data import synthetic_faces
 from ragan_tf.data.age_groups import get_scheme
-from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS, face_mask_from_parsing
+from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS
 from ragan_tf.visualization import image_grid, overlay_mask, side_by_side
 
 
@@ -26,13 +26,14 @@ def synthetic_preview(
     """
     scheme = get_scheme(age_groups)
     ages = [float(age) for age in scheme.anchor_ages]
-    faces = [[synthetic_faces.render(identity, age, image_size, seed) for age in ages]
-             for identity in range(num_identities)]
-    images = np.array([[face.image for face in row] for row in faces])
-    overlays = np.array(
-        [[overlay_mask(face.image, face_mask_from_parsing(face.parsing, non_face_labels))
-          for face in row] for row in faces]
+    faces = synthetic_faces.render_faces(
+        [identity for identity in range(num_identities) for _ in ages], ages * num_identities, image_size, seed,
+        non_face_labels,
     )
+    grid = (num_identities, len(ages))
+    images = faces.images.reshape(grid + faces.images.shape[1:])
+    overlays = np.array([overlay_mask(image, mask) for image, mask in zip(faces.images, faces.face_masks)])
+    overlays = overlays.reshape(images.shape)
     row_labels = [f"id {identity}" for identity in range(num_identities)]
     return side_by_side(
         image_grid(images, row_labels, scheme.labels, title="synthetic faces (age group ->)"),

@@ -47,6 +47,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS, face_mask_from_parsing
+
 PARSING_CLASSES = {
     "background": 0,
     "skin": 1,
@@ -170,6 +172,11 @@ class RenderedFace(NamedTuple):
     identity: int
     age: float
     gender: int  # 0 male, 1 female
+
+
+class RenderedFaces(NamedTuple):
+    images: np.ndarray  # uint8 [N, size, size, 3], RGB
+    face_masks: np.ndarray  # float32 [N, size, size, 1], 1 on face classes (`face_mask_from_parsing`)
 
 
 # ---------------------------------------------------------------------------
@@ -1051,6 +1058,45 @@ def render(identity: int, age: float, size: int = 64, seed: int = 0) -> Rendered
         age=age,
         gender=traits.gender,
     )
+
+
+def render_faces(
+    identities, ages, size: int = 64, seed: int = 0, non_face_labels=DEFAULT_NON_FACE_LABELS
+) -> RenderedFaces:
+    """Renders (identity, age) pairs into a batch of images and face masks.
+
+    Face `n` is `render(identities[n], ages[n], size, seed)`; its mask is
+    `face_mask_from_parsing(parsing, non_face_labels)` with a channel axis.
+
+    Args:
+        identities: N identity ids (integers >= 0).
+        ages: N ages in years, in [0, MAX_AGE].
+        size: output side in pixels, in [MIN_SIZE, MAX_SIZE].
+        seed: the renderer seed.
+        non_face_labels: parsing classes that are not face (mask 0).
+
+    Returns:
+        `RenderedFaces(images, face_masks)`: uint8 [N, size, size, 3] RGB
+        images and float32 [N, size, size, 1] masks (N may be 0). Unpacks
+        like a tuple.
+
+    Example:
+    ```python
+    images, masks = render_faces([3, 4], [20.0, 60.0], 64)
+    images.shape, masks.shape   # ((2, 64, 64, 3), (2, 64, 64, 1))
+    images.astype(np.float32) / 127.5 - 1.0   # model input in [-1, 1]
+    ```
+    """
+    identities, ages, size = list(identities), list(ages), _check_size(size)
+    if len(identities) != len(ages):
+        raise ValueError(f"{len(identities)} identities but {len(ages)} ages.")
+    images = np.empty((len(identities), size, size, 3), np.uint8)
+    face_masks = np.empty((len(identities), size, size, 1), np.float32)
+    for index, (identity, age) in enumerate(zip(identities, ages)):
+        face = render(identity, age, size, seed)
+        images[index] = face.image
+        face_masks[index, ..., 0] = face_mask_from_parsing(face.parsing, non_face_labels)
+    return RenderedFaces(images, face_masks)
 
 
 def sample_age(identity: int, index: int, seed: int = 0) -> float:

@@ -166,8 +166,8 @@ class PhotoAgeEstimator(AgeEstimator):
 
     def _fallback_boxes(self, image):
         """(top, right, bottom, left) integer boxes from `FaceDetector`, in `image` coordinates."""
-        from ragan_tf.inference.face_alignment import FaceDetector
-        from ragan_tf.inference.photo_io import detection_image
+        from ragan_tf.faces.detection import FaceDetector
+        from ragan_tf.faces.photo_io import detection_image
 
         small, scale = detection_image(image)
         boxes = [(box + 0.5) / scale - 0.5 for box in FaceDetector(self.fallback_detector).boxes(small)]

@@ -52,48 +52,107 @@ def synthetic_test_set(data_config, count):
     )
     pairs = [(int(identity), synthetic_faces.sample_age(int(identity), index, data_config.synthetic_seed))
              for index in range(count // len(test_ids) + 1) for identity in test_ids][:count]
-    faces = [synthetic_faces.render(identity, age, data_config.image_size, data_config.synthetic_seed)
-             for identity, age in pairs]
+    identities, ages = [identity for identity, _ in pairs], [age for _, age in pairs]
+    faces = synthetic_faces.render_faces(
+        identities, ages, data_config.image_size, data_config.synthetic_seed, data_config.non_face_labels
+    )
     return EvaluationSet(
-        images=np.stack([face.image for face in faces]).astype(np.float32) / 127.5 - 1.0,
-        masks=np.stack([face_mask_from_parsing(face.parsing, data_config.non_face_labels) for face in faces])[..., None],
-        ages=np.array([age for _, age in pairs], np.float32),
-        identities=np.array([identity for identity, _ in pairs], np.int64),
+        images=faces.images.astype(np.float32) / 127.5 - 1.0,
+        masks=faces.face_masks,
+        ages=np.array(ages, np.float32),
+        identities=np.array(identities, np.int64),
         seed=data_config.synthetic_seed,
     )
 
 
 # ---------------------------------------------------------------- generators
-def load_aging_function(path):
-    """`f(images [-1, 1], masks, groups int) -> images [-1, 1]` from a run folder or an export.
+@dataclasses.dataclass
+class ModelFunctions:
+    """A model's task contracts as numpy functions (either may be None).
 
-    A folder with `saved_model.pb` is a `ragan-tf export` (its `generate`
-    signature, at each group's anchor age); a folder with
-    `generator_ema.keras` is a training run.
+    Attributes:
+        age_transformer: `f(images [-1, 1], masks, groups int) -> images [-1, 1]`.
+        sampler: `f(noise [N, noise_dim], groups int [N] or None) -> images [-1, 1]`.
+        noise_dim: the sampler's noise size.
+        conditional: whether the sampler takes age groups.
     """
-    path = Path(path)
-    if (path / "saved_model.pb").is_file():
-        import tensorflow as tf
 
-        from ragan_tf.inference.ager import read_model_card
+    age_transformer: object = None
+    sampler: object = None
+    noise_dim: int = 0
+    conditional: bool = False
 
-        card = read_model_card(path)
-        anchors = np.array([group["anchor_age"] for group in card["age_groups"]], np.float32)
-        generate = tf.saved_model.load(str(path)).signatures["generate"]
+
+def network_functions(model):
+    """`ModelFunctions` of an in-memory inference network (`ragan_tf.models.tasks` contracts)."""
+    from ragan_tf.models.tasks import tasks_of
+
+    tasks = tasks_of(model)
+    functions = ModelFunctions()
+    transformer, sampler = tasks["age_transformer"], tasks["sampler"]
+    if transformer is not None:
+        functions.age_transformer = lambda images, masks, groups: np.asarray(
+            transformer(images, masks, np.asarray(groups, np.int32), training=False))
+    if sampler is not None:
+        functions.sampler = lambda noise, groups: np.asarray(sampler(
+            noise, None if groups is None else np.asarray(groups, np.int32), training=False))
+        functions.noise_dim, functions.conditional = int(sampler.noise_dim), bool(sampler.conditional)
+    return functions
+
+
+def export_functions(path, card):
+    """`ModelFunctions` of a `ragan-tf export` (its float core signatures, at each group's anchor age)."""
+    import tensorflow as tf
+
+    anchors = np.array([group["anchor_age"] for group in card["age_groups"]], np.float32)
+    signatures = tf.saved_model.load(str(path)).signatures
+    functions = ModelFunctions()
+    if "generate" in signatures:
+        generate = signatures["generate"]
 
         def exported(images, masks, groups):
             return generate(image=tf.constant(images, tf.float32), face_mask=tf.constant(masks, tf.float32),
                             target_age=tf.constant(anchors[np.asarray(groups)]))["aged_image"].numpy()
 
-        return exported, config_from_dict(card["training"]["config"])
+        functions.age_transformer = exported
+    if "generate_from_noise" in signatures:
+        from_noise = signatures["generate_from_noise"]
+        specs = from_noise.structured_input_signature[1]
+
+        def sampled(noise, groups):
+            ages = {} if groups is None else {"target_age": tf.constant(anchors[np.asarray(groups)])}
+            return from_noise(noise=tf.constant(noise, tf.float32), **ages)["images"].numpy()
+
+        functions.sampler = sampled
+        functions.noise_dim, functions.conditional = int(specs["noise"].shape[1]), "target_age" in specs
+    return functions
+
+
+def load_model_functions(path):
+    """`(ModelFunctions, config)` of a run folder or an export.
+
+    A folder with `saved_model.pb` is a `ragan-tf export`; a folder with
+    `config.yaml` and `inference_model.keras` is a training run.
+    """
+    path = Path(path)
+    if (path / "saved_model.pb").is_file():
+        from ragan_tf.export.model_card import read_model_card
+
+        card = read_model_card(path)
+        return export_functions(path, card), config_from_dict(card["training"]["config"])
     from ragan_tf.export.saved_model import load_run
 
-    config, generator = load_run(path)
+    config, model = load_run(path)
+    return network_functions(model), config
 
-    def trained(images, masks, groups):
-        return np.asarray(generator(images, masks, np.asarray(groups, np.int32), training=False))
 
-    return trained, config
+def load_aging_function(path):
+    """`(f(images [-1, 1], masks, groups int) -> images [-1, 1], config)` of an age transformer's
+    run folder or export; a clear error for a sampler."""
+    functions, config = load_model_functions(path)
+    if functions.age_transformer is None:
+        raise ConfigError(f"{path}: a {config.model.type} model is a sampler; it does not transform faces.")
+    return functions.age_transformer, config
 
 
 def identity_function(images, masks, groups):
@@ -122,10 +181,10 @@ class Metrics:
 def render_truth(evaluation_set, indices, target_age, image_size, non_face_labels):
     """The exact answer for test faces `indices` at `target_age`: uint8 renders [n, S, S, 3]
     and their face masks [n, S, S, 1]."""
-    faces = [synthetic_faces.render(int(evaluation_set.identities[i]), float(target_age), image_size, evaluation_set.seed)
-             for i in indices]
-    images = np.stack([face.image for face in faces])
-    masks = np.stack([face_mask_from_parsing(face.parsing, non_face_labels) for face in faces])[..., None]
+    identities = [int(evaluation_set.identities[i]) for i in indices]
+    images, masks = synthetic_faces.render_faces(
+        identities, [float(target_age)] * len(identities), image_size, evaluation_set.seed, non_face_labels
+    )
     return images, masks
 
 
@@ -250,22 +309,140 @@ def summarize(frame, scheme, identity_threshold=None):
     return summary
 
 
-def image_quality(outputs, evaluation_set, scheme, inception):
-    """FID and KID per target group: outputs for group g against the real test images of group g
-    (groups with fewer than 2 real images are skipped)."""
+def image_quality(outputs, evaluation_set, scheme, inception=None):
+    """Realism per target group: outputs for group g against the real test images of group g
+    (groups with fewer than 2 real images are skipped), and `overall` (every output against every
+    real test image). SWD (Laplacian-pyramid sliced Wasserstein, x1e3; needs no weights) always;
+    FID and KID when `inception` (InceptionV3 features) is given."""
     from ragan_tf.evaluation.image_metrics import fid, kid
+    from ragan_tf.evaluation.swd import swd
 
     real_groups = scheme.group_of(evaluation_set.ages)
-    real_features = inception(to_uint8(evaluation_set.images))
+    real_images = to_uint8(evaluation_set.images)
+    real_features = inception(real_images) if inception else None
+    sets = {scheme.labels[group]: (images, real_groups == group) for group, images in outputs.items()}
+    sets["overall"] = (np.concatenate(list(outputs.values())), np.ones(len(real_images), bool))
     result = {}
-    for group, images in outputs.items():
-        real = real_features[real_groups == group]
-        if len(real) < 2:
+    for label, (images, real) in sets.items():
+        if real.sum() < 2 or len(images) < 2:
             continue
-        fake = inception(images)
-        kid_mean, _ = kid(fake, real, subset_size=min(len(fake), len(real)))
-        result[scheme.labels[group]] = {"fid": fid(fake, real), "kid": kid_mean, "real_images": len(real)}
+        row = {"swd": swd(images, real_images[real])["swd_mean"], "real_images": int(real.sum())}
+        if inception:
+            fake = inception(images)
+            row["fid"] = fid(fake, real_features[real])
+            row["kid"] = kid(fake, real_features[real], subset_size=min(len(fake), int(real.sum())))[0]
+        result[label] = row
     return result
+
+
+# ----------------------------------------------------------------- samplers
+def draw_samples(sample_function, noise_dim, conditional, scheme, count, seed=0, batch_size=64):
+    """`count` samples per age group (conditional) or in all (unconditional), from seeded noise.
+
+    Returns:
+        `{group: uint8 [count, S, S, 3]}` (group 0 only for an unconditional sampler).
+    """
+    rng = np.random.default_rng(seed)
+    groups = range(scheme.num_groups) if conditional else [0]
+    samples = {}
+    for group in groups:
+        noise = rng.standard_normal((count, noise_dim)).astype(np.float32)
+        batches = [to_uint8(sample_function(noise[start:start + batch_size],
+                                            np.full(len(noise[start:start + batch_size]), group, np.int32)
+                                            if conditional else None))
+                   for start in range(0, count, batch_size)]
+        samples[group] = np.concatenate(batches)
+    return samples
+
+
+def sampler_summary(samples, conditional, evaluation_set, scheme, age_estimator=None):
+    """Per age group (conditional) or `all` (unconditional): SWD against the real test images of
+    that group (all of them for an unconditional sampler) and, with an age estimator, the
+    predicted ages of the samples. Returns `(summary DataFrame, {label: predicted ages})`."""
+    import pandas as pd
+
+    from ragan_tf.evaluation.age_estimators import age_group_metrics
+    from ragan_tf.evaluation.swd import swd
+
+    real_images = to_uint8(evaluation_set.images)
+    real_groups = scheme.group_of(evaluation_set.ages)
+    table, predicted = {}, {}
+    for group, images in samples.items():
+        label = scheme.labels[group] if conditional else "all"
+        real = real_groups == group if conditional else np.ones(len(real_images), bool)
+        row = {"samples": len(images), "real_images": int(real.sum())}
+        if real.sum() >= 2:
+            row["swd"] = swd(images, real_images[real])["swd_mean"]
+        if age_estimator is not None:
+            ages = np.asarray(age_estimator.predict_ages(images), np.float64)
+            predicted[label] = ages
+            row["mean_predicted_age"] = float(np.nanmean(ages))
+            if conditional:
+                metrics = age_group_metrics(ages, np.full(len(ages), group), scheme)
+                row["age_in_group_share"] = metrics["in_group_share"]
+        table[label] = row
+    if conditional:
+        everything = np.concatenate(list(samples.values()))
+        table["overall"] = {"samples": len(everything), "real_images": len(real_images),
+                            "swd": swd(everything, real_images)["swd_mean"]}
+        if predicted:
+            table["overall"]["mean_predicted_age"] = float(np.nanmean(np.concatenate(list(predicted.values()))))
+    return pd.DataFrame.from_dict(table, orient="index"), predicted
+
+
+def save_age_histogram(predicted, evaluation_set, scheme, path, title):
+    """Histogram of the samples' predicted ages, one panel per group, with the real test faces'
+    ages of that group for reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(predicted)
+    figure, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.5), squeeze=False)
+    bins = np.linspace(0, 100, 26)
+    real_groups = scheme.group_of(evaluation_set.ages)
+    for axis, label in zip(axes[0], labels):
+        real = evaluation_set.ages if label == "all" else evaluation_set.ages[real_groups == scheme.labels.index(label)]
+        axis.hist(real, bins=bins, alpha=0.4, density=True, color="tab:green", label="real test faces")
+        axis.hist(predicted[label], bins=bins, alpha=0.6, density=True, color="tab:blue", label="samples (predicted)")
+        axis.set_title(f"group {label}" if label != "all" else "all samples")
+        axis.set_xlabel("age (years)")
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle(title)
+    return _save(figure, Path(path))
+
+
+def evaluate_sampler(functions, evaluation_set, scheme, metrics, out_dir, name, count, seed=0, verbose=True):
+    """Samples `count` images per group (or in all), measures them (`sampler_summary`) and writes
+    `summary.md`, `summary.csv`, `samples.png` and `age_histogram.png` to `out_dir`."""
+    from ragan_tf.sampling import sample_grid
+    from ragan_tf.visualization import save_png
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if verbose:
+        groups = f"{scheme.num_groups} age groups x " if functions.conditional else ""
+        print(f"Evaluating {name} (sampler): {groups}{count} samples against {len(evaluation_set)} real test faces")
+    samples = draw_samples(functions.sampler, functions.noise_dim, functions.conditional, scheme, count, seed)
+    summary, predicted = sampler_summary(samples, functions.conditional, evaluation_set, scheme, metrics.age_estimator)
+    summary.to_csv(out_dir / "summary.csv")
+    (out_dir / "summary.md").write_text(
+        f"# Evaluation: {name} (sampler)\n\nSWD: sliced Wasserstein distance of 7x7 Laplacian-pyramid patches "
+        f"(x1e3) against the real test images; lower is closer.\n\n{markdown_table(summary)}\n")
+    if predicted:
+        save_age_histogram(predicted, evaluation_set, scheme, out_dir / "age_histogram.png", f"{name}: sample ages")
+
+    class _Sampler:  # `sample_grid` speaks the Sampler contract
+        noise_dim, conditional, num_age_groups = functions.noise_dim, functions.conditional, scheme.num_groups
+
+        def __call__(self, noise, groups, training=False):
+            return functions.sampler(np.asarray(noise), None if groups is None else np.asarray(groups))
+
+    noise = np.random.default_rng(seed + 1).standard_normal((6 if functions.conditional else 36, functions.noise_dim))
+    save_png(sample_grid(_Sampler(), noise.astype(np.float32), scheme.labels, title=f"{name}: samples"),
+             out_dir / "samples.png")
+    return summary
 
 
 # -------------------------------------------------------------------- plots
@@ -372,7 +549,8 @@ def write_report(frame, summary, quality, out_dir, name):
     if quality:
         import pandas as pd
 
-        lines += ["## Image quality (InceptionV3 features)", "",
+        lines += ["## Realism per target group (SWD x1e3 of Laplacian-pyramid patches; FID/KID of "
+                  "InceptionV3 features when weights were given)", "",
                   markdown_table(pd.DataFrame.from_dict(quality, orient="index"), digits=4), ""]
     (out_dir / "summary.md").write_text("\n".join(lines))
     return out_dir / "summary.md"
@@ -405,26 +583,36 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
              estimator_identities=300, estimator_epochs=8, embedder_epochs=10, inception=None, verbose=True):
     """Evaluates a run folder or an export on a test set; writes tables and plots to `out_dir`.
 
+    The model's task contracts decide what is measured: an age transformer
+    ages every test face to every group (age, identity, face error against
+    the exact truth, background, realism); a sampler draws `count` samples
+    (per age group when conditional) and is measured by SWD against the real
+    test images and the predicted ages of its samples. A family that does
+    both (the encoder + conditional DCGAN) gets both, the sampler's under
+    `sampler/`.
+
     Args:
         model: a `ragan-tf train` run folder or a `ragan-tf export` folder.
         out_dir: where `summary.md`, `summary.csv`, `rows.csv`, plots and the
             example grid go (baselines in `baseline_<name>/`).
         data: a pipeline YAML whose `data` section names the test set, or
             None for the data the model was trained on.
-        count: test images (each is transformed to every age group).
-        baselines: also evaluate `identity` (output = input) and/or
-            `untrained` (a fresh generator of the same configuration).
+        count: test images (each is transformed to every age group); for a
+            sampler also the samples per group.
+        baselines: also evaluate `identity` (output = input; age transformers
+            only) and/or `untrained` (a freshly initialised network of the
+            same family and configuration).
         metrics: a `Metrics`; by default the synthetic metrics are trained.
         inception: an `InceptionFeatures` for FID/KID, or None to skip them.
 
     Returns:
-        `{name: summary DataFrame}` for the model and each baseline.
+        `{name: summary DataFrame}` for the model and each baseline (samplers: `<name>/sampler`).
     """
     import pandas as pd
 
-    from ragan_tf.visualization import save_png
+    from ragan_tf.models.registry import get_family
 
-    aging_function, config = load_aging_function(model)
+    functions, config = load_model_functions(model)
     data_config = load_config(data).data if data is not None else config.data
     if data_config.dataset != "synthetic":
         raise ConfigError(
@@ -438,46 +626,70 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
     evaluation_set = synthetic_test_set(data_config, count)
     metrics = metrics or synthetic_metrics(data_config, estimator_identities, estimator_epochs, embedder_epochs,
                                            inception, verbose)
-    candidates = {"model": aging_function}
+    candidates = {"model": functions}
     for baseline in baselines:
         if baseline == "identity":
-            candidates["identity"] = identity_function
+            if functions.age_transformer is not None:
+                candidates["identity"] = ModelFunctions(age_transformer=identity_function)
         elif baseline == "untrained":
-            from ragan_tf.models.ragan.builders import build_generator
-
-            untrained = build_generator(config)
-            candidates["untrained"] = lambda x, m, g: np.asarray(untrained(x, m, np.asarray(g, np.int32), training=False))
+            candidates["untrained"] = network_functions(get_family(config.model.type).build_inference_model(config))
         else:
             raise ConfigError(f"Unknown baseline {baseline!r}; choose identity or untrained.")
     out_dir = Path(out_dir)
-    threshold = getattr(metrics.identity_embedder, "threshold", None)
     summaries, costs = {}, {}
-    for name, function in candidates.items():
+    for name, candidate in candidates.items():
         folder = out_dir if name == "model" else out_dir / f"baseline_{name}"
-        if verbose:
-            print(f"Evaluating {name}: {len(evaluation_set)} test faces x {scheme.num_groups} age groups")
         start = time.perf_counter()
-        rows, outputs, metric_costs = evaluate_rows(function, evaluation_set, scheme, metrics, batch_size,
-                                                    data_config.non_face_labels, progress=verbose)
+        if candidate.age_transformer is not None:
+            summaries[name] = _evaluate_transformer(candidate.age_transformer, name, model, folder, evaluation_set,
+                                                    scheme, metrics, batch_size, data_config, verbose)
+        if candidate.sampler is not None:
+            sampler_folder = folder / "sampler" if candidate.age_transformer is not None else folder
+            summaries[f"{name}/sampler"] = evaluate_sampler(candidate, evaluation_set, scheme, metrics,
+                                                            sampler_folder, name, count, verbose=verbose)
         costs[name] = time.perf_counter() - start
-        frame = pd.DataFrame(rows)
-        summary = summarize(frame, scheme, threshold)
-        if metrics.inception:
-            quality = _timed(metric_costs, "fid_kid", lambda: image_quality(outputs, evaluation_set, scheme,
-                                                                             metrics.inception))
-        else:
-            quality = {}
-        summary.attrs["seconds_per_100_outputs"] = {key: 100 * seconds / len(frame) for key, seconds in metric_costs.items()}
-        write_report(frame, summary, quality, folder, f"{name} ({model})")
-        save_plots(frame, scheme, folder, name)
-        if name != "identity":
-            save_png(example_grid(function, evaluation_set, scheme, title=f"{name}: test faces"), folder / "examples.png")
-        summaries[name] = summary
-    comparison = pd.DataFrame({name: summary.loc["overall"] for name, summary in summaries.items()}).T
-    (out_dir / "comparison.md").write_text(
-        "# Overall, model against baselines (transformations to another group)\n\n" + markdown_table(comparison) + "\n")
+    _write_comparison(summaries, out_dir, verbose)
     if verbose:
-        print(markdown_table(comparison))
-        print(f"Wrote {out_dir}/summary.md, summary.csv, rows.csv, comparison.md, plots and examples.png "
-              f"({', '.join(f'{name} {seconds:.0f} s' for name, seconds in costs.items())})")
+        print(f"Wrote {out_dir} ({', '.join(f'{name} {seconds:.0f} s' for name, seconds in costs.items())})")
     return summaries
+
+
+def _evaluate_transformer(function, name, model, folder, evaluation_set, scheme, metrics, batch_size, data_config,
+                          verbose):
+    import pandas as pd
+
+    from ragan_tf.visualization import save_png
+
+    if verbose:
+        print(f"Evaluating {name}: {len(evaluation_set)} test faces x {scheme.num_groups} age groups")
+    rows, outputs, metric_costs = evaluate_rows(function, evaluation_set, scheme, metrics, batch_size,
+                                                data_config.non_face_labels, progress=verbose)
+    frame = pd.DataFrame(rows)
+    summary = summarize(frame, scheme, getattr(metrics.identity_embedder, "threshold", None))
+    quality = _timed(metric_costs, "realism", lambda: image_quality(outputs, evaluation_set, scheme, metrics.inception))
+    summary["swd"] = [quality.get(label, {}).get("swd", np.nan) for label in summary.index]
+    summary.attrs["seconds_per_100_outputs"] = {key: 100 * seconds / len(frame) for key, seconds in metric_costs.items()}
+    write_report(frame, summary, quality, folder, f"{name} ({model})")
+    save_plots(frame, scheme, folder, name)
+    if name != "identity":
+        save_png(example_grid(function, evaluation_set, scheme, title=f"{name}: test faces"), folder / "examples.png")
+    return summary
+
+
+def _write_comparison(summaries, out_dir, verbose):
+    import pandas as pd
+
+    sections = []
+    transformers = {name: summary.loc["overall"] for name, summary in summaries.items() if "/" not in name}
+    samplers = {name.split("/")[0]: summary.loc["overall" if "overall" in summary.index else "all"]
+                for name, summary in summaries.items() if name.endswith("/sampler")}
+    if transformers:
+        sections.append("# Overall, model against baselines (transformations to another group)\n\n"
+                        + markdown_table(pd.DataFrame(transformers).T))
+    if samplers:
+        sections.append("# Samples, model against baselines (SWD x1e3 against real test images)\n\n"
+                        + markdown_table(pd.DataFrame(samplers).T))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "comparison.md").write_text("\n\n".join(sections) + "\n")
+    if verbose:
+        print("\n\n".join(sections))

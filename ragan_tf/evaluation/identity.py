@@ -34,7 +34,6 @@ import functools
 import numpy as np
 
 from ragan_tf.data import synthetic_faces
-from ragan_tf.data.face_mask import face_mask_from_parsing
 from ragan_tf.evaluation.image_batches import as_uint8_batch, image_list
 
 
@@ -137,7 +136,7 @@ class DlibFaceDescriptor(IdentityEmbedder):
     def __init__(self, detector="auto", landmarks=5, num_jitters=0, upsample=1):
         if landmarks not in (5, 68):
             raise ValueError(f"landmarks must be 5 or 68; got {landmarks!r}.")
-        from ragan_tf.inference.face_alignment import FaceDetector
+        from ragan_tf.faces.detection import FaceDetector
 
         self.detector = FaceDetector(detector, upsample=upsample)
         self.landmarks = landmarks
@@ -151,7 +150,7 @@ class DlibFaceDescriptor(IdentityEmbedder):
 
     def face_box(self, image):
         """(left, top, right, bottom) float box of the largest face in `image`, or None."""
-        from ragan_tf.inference.photo_io import detection_image
+        from ragan_tf.faces.photo_io import detection_image
 
         small, scale = detection_image(image)
         boxes = [(box + 0.5) / scale - 0.5 for box in self.detector.boxes(small)]
@@ -195,12 +194,10 @@ def render_face_only(pairs, image_size, seed=0):
     neck; no background or clothing), what `SyntheticIdentityEmbedder.embed`
     expects.
     """
-    images = np.empty((len(pairs), image_size, image_size, 3), np.uint8)
-    masks = np.empty((len(pairs), image_size, image_size), np.float32)
-    for index, (identity, age) in enumerate(pairs):
-        face = synthetic_faces.render(int(identity), float(age), image_size, seed)
-        images[index], masks[index] = face.image, face_mask_from_parsing(face.parsing)
-    return images, masks
+    images, masks = synthetic_faces.render_faces(
+        [int(identity) for identity, _ in pairs], [float(age) for _, age in pairs], image_size, seed
+    )
+    return images, masks[..., 0]
 
 
 def equal_error_threshold(genuine, impostor):
@@ -429,14 +426,15 @@ def synthetic_face_error(aged, identities, target_ages, image_size=None, seed=0,
     if not len(aged) == len(identities) == len(target_ages):
         raise ValueError(f"{len(aged)} images, {len(identities)} identities, {len(target_ages)} target ages.")
     size = int(image_size or aged.shape[1])
+    truths, truth_masks = synthetic_faces.render_faces(
+        [int(identity) for identity in identities], target_ages, size, seed
+    )
     errors = np.empty(len(aged), np.float64)
-    for index, (image, identity, age) in enumerate(zip(aged, identities, target_ages)):
+    for index, (image, truth, mask) in enumerate(zip(aged, truths, truth_masks[..., 0])):
         if image.shape[:2] != (size, size):
             image = _resize(image, size)
-        face = synthetic_faces.render(int(identity), float(age), size, seed)
-        mask = face_mask_from_parsing(face.parsing)
         if face_masks is not None:
             mask = np.maximum(mask, np.asarray(face_masks[index], np.float32))
-        difference = np.abs(image.astype(np.float64) - face.image.astype(np.float64)).mean(axis=-1) / 255.0
+        difference = np.abs(image.astype(np.float64) - truth.astype(np.float64)).mean(axis=-1) / 255.0
         errors[index] = float(np.sum(difference * mask) / max(float(np.sum(mask)), 1.0))
     return errors

@@ -42,9 +42,10 @@ def build_age_regressor(image_size):
 
 def render_batch(pairs, image_size, seed=0):
     """Float32 images in [-1, 1] for `(identity, age)` pairs."""
-    return np.stack(
-        [synthetic_faces.render(int(identity), float(age), image_size, seed).image for identity, age in pairs]
-    ).astype(np.float32) / 127.5 - 1.0
+    faces = synthetic_faces.render_faces(
+        [int(identity) for identity, _ in pairs], [float(age) for _, age in pairs], image_size, seed
+    )
+    return faces.images.astype(np.float32) / 127.5 - 1.0
 
 
 class SyntheticAgeRegressor:

@@ -15,37 +15,13 @@ from pathlib import Path
 from ragan_tf.data.age_groups import get_scheme
 
 #: How faces must be aligned before they reach each dataset's model
-#: (`ragan_tf.inference.face_alignment.SPECS`).
+#: (`ragan_tf.faces.alignment.SPECS`).
 DATASET_ALIGNMENT = {"synthetic": "synthetic", "ffhq_aging": "ffhq_aging"}
 
-SIGNATURES = {
-    "serving_default": {
-        "inputs": {"image": "uint8 [B, H, W, 3], any H and W (resized to the model size inside)",
-                   "target_age": "int32 [B], years"},
-        "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
-        "notes": "the whole image counts as face",
-    },
-    "with_face_mask": {
-        "inputs": {"image": "uint8 [B, H, W, 3]", "face_mask": "float32 [B, H, W, 1], 1 = face",
-                   "target_age": "int32 [B], years"},
-        "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
-    },
-    "age_progression": {
-        "inputs": {"image": "uint8 [H, W, 3]"},
-        "outputs": {"aged_images": "uint8 [G, H, W, 3], one per age group",
-                    "age_groups": "string [G]", "anchor_ages": "float32 [G]"},
-    },
-    "generate": {
-        "inputs": {"image": "float32 [B, S, S, 3] in [-1, 1]", "face_mask": "float32 [B, S, S, 1]",
-                   "target_age": "float32 [B], years (continuous)"},
-        "outputs": {"aged_image": "float32 [B, S, S, 3] in [-1, 1]"},
-    },
-}
-
 CONTINUOUS_AGE = (
-    "A target age between two groups' anchor ages mixes the two groups' conditional-batch-norm "
-    "scale and offset linearly (one-hot at an anchor, 0.5/0.5 halfway); ages beyond the first "
-    "or last anchor are clamped."
+    "A target age between two groups' anchor ages mixes the two groups' conditions linearly "
+    "(RAGAN: the conditional-batch-norm scale and offset; conditional generators: the one-hot "
+    "condition; one-hot at an anchor, 0.5/0.5 halfway); ages beyond the first or last anchor are clamped."
 )
 
 LIMITATIONS = {
@@ -89,14 +65,31 @@ def training_summary(run_dir):
     }
 
 
-def model_card(config, run_dir, checks=None):
-    """The `signature.json` dictionary for a run's export."""
+def signature_docs(model):
+    """What each signature of `model`'s export takes and returns (`ragan_tf.export.serving`)."""
+    from ragan_tf.export.serving import AGING_SIGNATURES, sampling_signatures
+    from ragan_tf.models.tasks import tasks_of
+
+    tasks = tasks_of(model)
+    docs = dict(AGING_SIGNATURES) if tasks["age_transformer"] is not None else {}
+    if tasks["sampler"] is not None:
+        docs.update(sampling_signatures(tasks["sampler"].conditional, "sample" if docs else "serving_default"))
+    return docs
+
+
+def model_card(config, run_dir, model, checks=None):
+    """The `signature.json` dictionary for the export of `model` (the run's inference network)."""
+    from ragan_tf.models.registry import get_family
+    from ragan_tf.models.tasks import task_names
+
     scheme = get_scheme(config.data.age_groups)
     dataset = config.data.dataset
+    family = get_family(config.model.type)
     return {
         "format": "ragan-tf SavedModel",
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": config.model.name, "experiment": config.name, "run_dir": str(run_dir)},
+        "model": {"type": family.name, "paper": family.paper, "tasks": task_names(model),
+                  "experiment": config.name, "run_dir": str(run_dir)},
         "image_size": config.data.image_size,
         "dataset": dataset,
         "alignment": DATASET_ALIGNMENT.get(dataset, "ffhq"),
@@ -110,20 +103,31 @@ def model_card(config, run_dir, checks=None):
             for index, (label, bounds, anchor) in enumerate(zip(scheme.labels, scheme.ranges, scheme.anchor_ages))
         ],
         "continuous_age": CONTINUOUS_AGE,
-        "signatures": SIGNATURES,
+        "signatures": signature_docs(model),
         "training": {"config": dataclasses.asdict(config), **training_summary(run_dir)},
         "checks": dict(checks or {}),
         "limitations": LIMITATIONS.get(dataset, []) + GENERAL_LIMITATIONS,
     }
 
 
-def write_model_card(export_dir, config, run_dir, checks=None):
+def write_model_card(export_dir, config, run_dir, model, checks=None):
     """Writes `signature.json` and `MODEL_CARD.md` into `export_dir`; returns the card dict."""
-    card = model_card(config, run_dir, checks)
+    card = model_card(config, run_dir, model, checks)
     export_dir = Path(export_dir)
     (export_dir / "signature.json").write_text(json.dumps(card, indent=2) + "\n")
     (export_dir / "MODEL_CARD.md").write_text(markdown_card(card))
     return card
+
+
+def read_model_card(model_dir):
+    """The `signature.json` beside an export; a clear error when `model_dir` is not one."""
+    card_path = Path(model_dir) / "signature.json"
+    if not card_path.is_file():
+        raise FileNotFoundError(
+            f"{model_dir}: not a ragan-tf export (no signature.json); create one with "
+            "`ragan-tf export RUN_DIR --out DIR`."
+        )
+    return json.loads(card_path.read_text())
 
 
 def markdown_card(card):
@@ -140,12 +144,13 @@ def markdown_card(card):
     metric_lines = "\n".join(f"| {key} | {value:.4f} |" for key, value in metrics.items()) or "| (none) | |"
     limitations = "\n".join(f"- {line}" for line in card["limitations"])
     checks = "\n".join(f"- {key}: {value:.3g}" for key, value in card["checks"].items()) or "- none run"
-    return f"""# Model card: {card['model']['experiment']} ({card['model']['name']})
+    return f"""# Model card: {card['model']['experiment']} ({card['model']['type']})
 
 Exported {card['exported']} from `{card['model']['run_dir']}` by ragan-tf.
 
+- Model family: `{card['model']['type']}` ({card['model']['paper']}); tasks: {', '.join(card['model']['tasks'])}.
 - Training data: `{card['dataset']}`; resolution {card['image_size']} x {card['image_size']} px.
-- Face alignment expected: `{card['alignment']}` (see `ragan_tf.inference.face_alignment`).
+- Face alignment expected: `{card['alignment']}` (see `ragan_tf.faces.alignment`).
 - Epochs completed: {card['training']['epochs_completed']}.
 
 ## Signatures

@@ -1,23 +1,71 @@
-"""The functions a SavedModel serves: uint8 photos and ages in years in, uint8 images out.
+"""The functions a SavedModel serves, one set per task contract (`ragan_tf.models.tasks`).
 
-Every signature reduces to one core, `generate`: float images in [-1, 1] at
-the model's resolution, a face mask, and a continuous target age, which
-`age_group_weights` turns into the conditional-batch-norm weights of the
-age modulator. The others add resizing, uint8 conversion and batching
-around it, all inside the graph, so a client needs TensorFlow only.
+Age transformers (`AgingFunctions`): every signature reduces to one core,
+`generate`: float images in [-1, 1] at the model's resolution, a face mask,
+and a continuous target age, which `age_group_weights` turns into weights
+over the age groups (RAGAN's conditional batch norm mixes its per-group
+parameters with them; conditional generators take them as their condition).
+The others add resizing, uint8 conversion and batching around it, all
+inside the graph, so a client needs TensorFlow only.
+
+Samplers (`SamplingFunctions`): `sample` draws `num_images` images from a
+seed (at a target age for a conditional sampler); `generate_from_noise` is
+the float core.
 """
 
 import tensorflow as tf
 
 from ragan_tf.data.age_groups import age_group_weights
 
+AGING_SIGNATURES = {
+    "serving_default": {
+        "inputs": {"image": "uint8 [B, H, W, 3], any H and W (resized to the model size inside)",
+                   "target_age": "int32 [B], years"},
+        "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
+        "notes": "the whole image counts as face",
+    },
+    "with_face_mask": {
+        "inputs": {"image": "uint8 [B, H, W, 3]", "face_mask": "float32 [B, H, W, 1], 1 = face",
+                   "target_age": "int32 [B], years"},
+        "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
+    },
+    "age_progression": {
+        "inputs": {"image": "uint8 [H, W, 3]"},
+        "outputs": {"aged_images": "uint8 [G, H, W, 3], one per age group",
+                    "age_groups": "string [G]", "anchor_ages": "float32 [G]"},
+    },
+    "generate": {
+        "inputs": {"image": "float32 [B, S, S, 3] in [-1, 1]", "face_mask": "float32 [B, S, S, 1]",
+                   "target_age": "float32 [B], years (continuous)"},
+        "outputs": {"aged_image": "float32 [B, S, S, 3] in [-1, 1]"},
+    },
+}
+
+
+def sampling_signatures(conditional, name):
+    """The model-card description of a sampler's signatures (`name`: `serving_default` for a
+    pure sampler, `sample` beside an age transformer's signatures)."""
+    age = {"target_age": "float32 scalar, years (continuous)"} if conditional else {}
+    noise_age = {"target_age": "float32 [B], years (continuous)"} if conditional else {}
+    return {
+        name: {
+            "inputs": {"seed": "int32 scalar", "num_images": "int32 scalar", **age},
+            "outputs": {"images": "uint8 [num_images, S, S, 3]"},
+            "notes": "the same seed gives the same images",
+        },
+        "generate_from_noise": {
+            "inputs": {"noise": "float32 [B, noise_dim]", **noise_age},
+            "outputs": {"images": "float32 [B, S, S, 3] in [-1, 1]"},
+        },
+    }
+
 
 class AgingFunctions:
-    """Graph functions around an EMA generator, ready to become SavedModel signatures.
+    """Graph functions around an age transformer, ready to become SavedModel signatures.
 
     Args:
-        generator: a RAGAN `Generator` (its variables are used, not copied).
-        scheme: the `AgeGroupScheme` the generator was trained with.
+        generator: an `AgeTransformer` (its variables are used, not copied).
+        scheme: the `AgeGroupScheme` it was trained with.
 
     Example:
     ```python
@@ -99,3 +147,48 @@ class AgingFunctions:
         resized = tf.image.resize(aged, (height, width), antialias=True)
         return tf.cast(tf.round(tf.clip_by_value((resized + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
+
+class SamplingFunctions:
+    """Graph functions around a `Sampler`, ready to become SavedModel signatures.
+
+    Args:
+        sampler: a `Sampler` (unconditional or conditional).
+        scheme: the `AgeGroupScheme` a conditional sampler was trained with.
+        name: the name of the uint8 sampling signature (`serving_default` for
+            a pure sampler, `sample` beside aging signatures).
+
+    Example:
+    ```python
+    functions = SamplingFunctions(generator, get_scheme("unconditional"))
+    images = functions.sample(seed=tf.constant(0), num_images=tf.constant(16))["images"]
+    ```
+    """
+
+    def __init__(self, sampler, scheme, name="serving_default"):
+        self.sampler = sampler
+        self.scheme = scheme
+        self.name = name
+        self.conditional = bool(sampler.conditional)
+        self.noise_dim = int(sampler.noise_dim)
+
+    def signatures(self):
+        age = [tf.TensorSpec([], tf.float32, name="target_age")] if self.conditional else []
+        noise_age = [tf.TensorSpec([None], tf.float32, name="target_age")] if self.conditional else []
+        return {
+            self.name: (self.sample, [tf.TensorSpec([], tf.int32, name="seed"),
+                                      tf.TensorSpec([], tf.int32, name="num_images"), *age]),
+            "generate_from_noise": (self.generate_from_noise,
+                                    [tf.TensorSpec([None, self.noise_dim], tf.float32, name="noise"), *noise_age]),
+        }
+
+    def generate_from_noise(self, noise, target_age=None):
+        """Float core: z [B, noise_dim] (and ages in years [B]) -> `{"images": float32 in [-1, 1]}`."""
+        condition = age_group_weights(target_age, self.scheme.anchor_ages) if self.conditional else None
+        return {"images": tf.cast(self.sampler(noise, condition, training=False), tf.float32)}
+
+    def sample(self, seed, num_images, target_age=None):
+        """`num_images` uint8 images from z ~ N(0, I) drawn with `seed` (at `target_age` years)."""
+        noise = tf.random.stateless_normal([num_images, self.noise_dim], seed=tf.stack([seed, 0]))
+        ages = tf.fill([num_images], target_age) if self.conditional else None
+        images = self.generate_from_noise(noise, ages)["images"]
+        return {"images": tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)}

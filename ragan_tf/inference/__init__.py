@@ -1,1 +1,1 @@
-"""Using a trained generator: photo I/O, face alignment, paste-back, the Ager API."""
+"""Using a trained generator: paste-back, the Ager API, the `age` command (face tooling: `ragan_tf.faces`)."""

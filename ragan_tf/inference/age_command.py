@@ -3,9 +3,9 @@
 import sys
 import time
 
+from ragan_tf.faces.photo_io import PhotoError
 from ragan_tf.inference.ager import Ager, check_ages
 from ragan_tf.inference.outputs import write_outputs
-from ragan_tf.inference.photo_io import PhotoError
 
 
 def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, strip=True, crops=False,

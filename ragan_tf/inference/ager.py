@@ -1,7 +1,7 @@
 """`Ager`: age every face in a photo with an exported model, and put the result back.
 
-The steps (each its own module): `photo_io.load_photo` (EXIF, greyscale,
-alpha, 16-bit, decompression bombs), `face_alignment` (dlib
+The steps (each its own module): `ragan_tf.faces.photo_io.load_photo` (EXIF,
+greyscale, alpha, 16-bit, decompression bombs), `ragan_tf.faces` (dlib
 detection, 68 landmarks, the alignment recipe the model was trained with,
 a landmark face mask), the SavedModel's `with_face_mask` signature (one
 call per face for all target ages), and `paste_back.paste_back_all`
@@ -9,15 +9,14 @@ call per face for all target ages), and `paste_back.paste_back_all`
 """
 
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ragan_tf.inference.face_alignment import FaceDetector, align_face, get_spec
+from ragan_tf.faces.alignment import align_face, get_spec
+from ragan_tf.faces.detection import FaceDetector
+from ragan_tf.faces.photo_io import DEFAULT_MAX_PIXELS, PhotoError, load_photo
 from ragan_tf.inference.paste_back import paste_back_all
-from ragan_tf.inference.photo_io import DEFAULT_MAX_PIXELS, PhotoError, load_photo
 
 MIN_AGE, MAX_AGE = 0, 120
 
@@ -62,17 +61,6 @@ def check_ages(ages):
     return ages
 
 
-def read_model_card(model_dir):
-    """The `signature.json` beside an export; a clear error when `model_dir` is not one."""
-    card_path = Path(model_dir) / "signature.json"
-    if not card_path.is_file():
-        raise FileNotFoundError(
-            f"{model_dir}: not a ragan-tf export (no signature.json); create one with "
-            "`ragan-tf export RUN_DIR --out DIR`."
-        )
-    return json.loads(card_path.read_text())
-
-
 class Ager:
     """Ages the faces in photos with an exported ragan-tf SavedModel.
 
@@ -94,7 +82,15 @@ class Ager:
     def __init__(self, model, detector="auto", max_pixels=DEFAULT_MAX_PIXELS, crop_size=None):
         import tensorflow as tf
 
+        from ragan_tf.export.model_card import read_model_card  # lazy like tensorflow: ragan_tf.export loads keras
+
         self.card = read_model_card(model)
+        model_info = self.card.get("model", {})
+        if "age_transformer" not in model_info.get("tasks", ["age_transformer"]):  # 0.1 cards: RAGAN
+            raise ValueError(
+                f"{model}: this export is a {model_info.get('type', 'sampler')} sampler: it draws new faces "
+                "and cannot age a photo (use its serving_default signature with seed and num_images)."
+            )
         self.image_size = int(self.card["image_size"])
         self.crop_size = int(crop_size or self.image_size)
         self.max_pixels = max_pixels

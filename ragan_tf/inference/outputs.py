@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ragan_tf.inference.photo_io import detection_image, save_photo
+from ragan_tf.faces.photo_io import detection_image, save_photo
 from ragan_tf.visualization import image_grid
 
 STRIP_HEIGHT = 384

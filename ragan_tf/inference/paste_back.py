@@ -15,14 +15,8 @@ Example:
 import cv2
 import numpy as np
 
-from ragan_tf.inference.face_alignment import (
-    AlignedFace,
-    compose_transforms,
-    invert_transform,
-    resize_transform,
-    transform_points,
-    warp_image,
-)
+from ragan_tf.faces.affine import compose_transforms, invert_transform, resize_transform, transform_points, warp_image
+from ragan_tf.faces.alignment import AlignedFace
 
 DEFAULT_ERODE = 0.03  # of the crop side
 DEFAULT_FEATHER = 0.02  # Gaussian sigma, of the crop side

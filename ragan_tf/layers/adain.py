@@ -6,7 +6,7 @@ from keras import ops
 from ragan_tf.layers.normalization import instance_normalization
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.layers")
 class AdaIN(keras.layers.Layer):
     """Instance normalization modulated by a style vector.
 

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.layers")
 class ConditionalBatchNorm(keras.layers.Layer):
     """Batch normalization whose scale and offset are looked up per class.
 

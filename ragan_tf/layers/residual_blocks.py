@@ -130,7 +130,7 @@ class _PreActivationResidualBlock(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.layers")
 class ResidualBlock(_PreActivationResidualBlock):
     """Pre-activation residual block with a fixed normalization.
 
@@ -176,7 +176,7 @@ class ResidualBlock(_PreActivationResidualBlock):
         return config
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.layers")
 class AdaINResidualBlock(_PreActivationResidualBlock):
     """Pre-activation residual block whose normalizations are AdaIN of a style vector.
 
@@ -216,7 +216,7 @@ class AdaINResidualBlock(_PreActivationResidualBlock):
         return config
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.layers")
 class CBNResidualBlock(_PreActivationResidualBlock):
     """Pre-activation residual block whose normalizations are conditional batch norms.
 

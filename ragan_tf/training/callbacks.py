@@ -1,19 +1,26 @@
-"""Callbacks for `fit`: aging grids (PNG and TensorBoard) and resumption reports."""
+"""Callbacks for `fit`: grids of the inference network (PNG and TensorBoard) and resumption reports."""
 
 import json
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from ragan_tf.sampling import aging_grid
+from ragan_tf.models.tasks import tasks_of
+from ragan_tf.sampling import aging_grid, sample_grid
 from ragan_tf.visualization import save_png
 
+SAMPLE_ROWS = 6
 
-class AgingGridWriter(keras.callbacks.Callback):
-    """Writes aging grids of a fixed batch with the EMA generator.
 
-    At the end of every epoch: `run_dir/samples/epoch_NNN.png`. Every
+class GridWriter(keras.callbacks.Callback):
+    """Pictures of what the model makes, through its task contract (`ragan_tf.models.tasks`).
+
+    An age transformer: an aging grid of a fixed batch of test faces (input,
+    then every age group). A sampler: a grid of samples from fixed noise (a
+    conditional one: one column per age group, the same z along a row).
+    At the end of every epoch: `run_dir/samples/epoch_NNN.png`; every
     `every_steps` training steps (0 = never): an image summary in
     `run_dir/logs/samples` for TensorBoard.
 
@@ -22,36 +29,40 @@ class AgingGridWriter(keras.callbacks.Callback):
         age_group_labels: column headers, one per age group.
         run_dir: the run folder.
         every_steps: TensorBoard image interval in steps.
+        seed: seed of the fixed noise.
     """
 
-    def __init__(self, batch, age_group_labels, run_dir, every_steps=0):
+    def __init__(self, batch, age_group_labels, run_dir, every_steps=0, seed=0):
         super().__init__()
         self.batch = batch
         self.age_group_labels = list(age_group_labels)
         self.run_dir = Path(run_dir)
         self.every_steps = every_steps
+        self.seed = seed
         self._writer = None
+        self._noise = None
 
     def _grid(self, title):
-        return aging_grid(
-            self.model.generator_ema,
-            self.batch["image"],
-            self.batch["face_mask"],
-            self.age_group_labels,
-            source_groups=self.batch["age_group"],
-            title=title,
-        )
+        tasks = tasks_of(self.model.inference_model)
+        if tasks["age_transformer"] is not None:
+            return aging_grid(tasks["age_transformer"], self.batch["image"], self.batch["face_mask"],
+                              self.age_group_labels, source_groups=self.batch["age_group"], title=title)
+        sampler = tasks["sampler"]
+        if self._noise is None:
+            count = SAMPLE_ROWS if sampler.conditional else SAMPLE_ROWS * SAMPLE_ROWS
+            self._noise = np.random.default_rng(self.seed).standard_normal((count, sampler.noise_dim)).astype("float32")
+        return sample_grid(sampler, self._noise, self.age_group_labels, title=title)
 
     def on_train_batch_end(self, batch, logs=None):
         if not self.every_steps:
             return
-        step = int(self.model.generator_optimizer.iterations.numpy())
+        step = int(self.model.train_step_count.numpy())
         if step % self.every_steps:
             return
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(str(self.run_dir / "logs" / "samples"))
         with self._writer.as_default():
-            tf.summary.image("aging_grid", self._grid(f"step {step}")[None], step=step)
+            tf.summary.image("grid", self._grid(f"step {step}")[None], step=step)
 
     def on_epoch_end(self, epoch, logs=None):
         save_png(self._grid(f"epoch {epoch + 1} (EMA generator)"),
@@ -72,9 +83,9 @@ class ResumeReport(keras.callbacks.Callback):
             print(f"Starting a new run (no backup in {self.backup_dir}).", flush=True)
             return
         epoch = json.loads(metadata.read_text())["epoch"]
-        step = int(self.model.generator_optimizer.iterations.numpy())
+        step = int(self.model.train_step_count.numpy())
         print(
             f"Resuming from the backup in {self.backup_dir}: {epoch} of {self.total_epochs} "
-            f"epochs done, generator step {step}.",
+            f"epochs done, training step {step}.",
             flush=True,
         )

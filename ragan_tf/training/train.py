@@ -1,11 +1,15 @@
-"""`ragan-tf train`: one experiment config -> a run folder, with Keras `fit`.
+"""`ragan-tf train`: one experiment config -> a run folder, with Keras `fit`, for any model family.
 
-The run folder (`runtime.run_dir`) receives the resolved `config.yaml`, a
-`backup/` that `BackupAndRestore` resumes from after an interruption (the
-same command continues where the last completed epoch ended), per-epoch
-aging grids in `samples/`, TensorBoard logs in `logs/`, `history.csv`, and at
-the end `final.weights.h5` (the whole training state) and
-`generator_ema.keras` (the EMA generator that export and evaluation use).
+`config.model.type` picks the family (`ragan_tf.models.registry`); this
+module never branches on it. The run folder (`runtime.run_dir`) receives the
+resolved `config.yaml`, a `backup/` that `BackupAndRestore` resumes from
+after an interruption (the same command continues where the last completed
+epoch ended), per-epoch grids in `samples/` (aging grids for age
+transformers, sample grids for samplers), TensorBoard logs in `logs/`,
+`history.csv`, and at the end `final.weights.h5` (the whole training
+state), `inference_model.keras` (the network that export and evaluation
+use: the EMA generator, or the family's encoder + generator) and
+`loss_curves.png`.
 """
 
 import dataclasses
@@ -16,37 +20,19 @@ import numpy as np
 
 from ragan_tf.config import ConfigError, save_config
 from ragan_tf.data.age_groups import get_scheme
-from ragan_tf.data.pipeline import count_examples, distributed_dataset, make_dataset
-from ragan_tf.models.ragan.builders import build_discriminator, build_generator
-from ragan_tf.models.ragan.ragan import RAGAN, LambdaRecSchedule, make_optimizers
-from ragan_tf.training.callbacks import AgingGridWriter, ResumeReport
+from ragan_tf.data.pipeline import count_training_examples, distributed_dataset, make_dataset
+from ragan_tf.models.registry import get_family
+from ragan_tf.training.callbacks import GridWriter, ResumeReport
 from ragan_tf.training.strategy import make_strategy
 
 NUM_SAMPLE_FACES = 6
+INFERENCE_MODEL_FILE = "inference_model.keras"
 
 
-def build_ragan(config, strategy):
-    """The compiled RAGAN training model, its optimizers built inside `strategy.scope()`."""
-    training = config.training
+def build_training_model(config, strategy):
+    """The family's compiled training model, its optimizers built inside `strategy.scope()`."""
     with strategy.scope():
-        model = RAGAN(
-            build_generator(config),
-            build_discriminator(config),
-            num_age_groups=config.data.num_age_groups,
-            ema_decay=training.ema_decay,
-            seed=config.runtime.seed,
-        )
-        generator_optimizer, discriminator_optimizer = make_optimizers(training)
-        model.compile(
-            generator_optimizer=generator_optimizer,
-            discriminator_optimizer=discriminator_optimizer,
-            lambda_adv=training.lambda_adv,
-            lambda_rec=training.lambda_rec,
-            lambda_cyc=training.lambda_cyc,
-            r1_gamma=training.r1_gamma,
-            jit_compile=training.jit_compile,
-            steps_per_execution=training.steps_per_execution,
-        )
+        model = get_family(config.model.type).build_training_model(config)
         model.build_optimizers()
     return model
 
@@ -74,6 +60,20 @@ def evaluation_callbacks(config, run_dir):
                                non_face_labels=tuple(config.data.non_face_labels))]
 
 
+def steps_per_epoch(config):
+    """`training.steps_per_epoch`, or one pass over the examples the age-group scheme keeps."""
+    training = config.training
+    if training.steps_per_epoch:
+        return training.steps_per_epoch
+    examples = count_training_examples(config.data)
+    if examples < training.batch_size:
+        raise ConfigError(
+            f"The training split has {examples} examples in the age groups of data.age_groups "
+            f"{config.data.age_groups!r}, fewer than one batch of training.batch_size={training.batch_size}."
+        )
+    return examples // training.batch_size
+
+
 def train(config, verbose="auto", extra_callbacks=()):
     """Trains (or resumes) the experiment `config` describes.
 
@@ -83,21 +83,18 @@ def train(config, verbose="auto", extra_callbacks=()):
         extra_callbacks: Keras callbacks to run after the built-in ones.
 
     Returns:
-        `(model, history)`: the RAGAN training model and Keras's `History`.
+        `(model, history)`: the family's training model and Keras's `History`.
     """
     keras.utils.set_random_seed(config.runtime.seed)
     if config.training.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
+    family = get_family(config.model.type)
     run_dir = Path(config.runtime.run_dir)
     save_config(config, run_dir / "config.yaml")
     strategy = make_strategy(config.runtime)
     training = config.training
 
-    steps_per_epoch = training.steps_per_epoch or count_examples(config.data, "train") // training.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"The training split has fewer examples than one batch of {training.batch_size}."
-        )
+    steps = steps_per_epoch(config)
     if config.runtime.strategy != "default":
         train_data = distributed_dataset(strategy, config.data, "train", training.batch_size, True, config.runtime.seed)
         validation_data = distributed_dataset(strategy, config.data, "test", training.batch_size, False)
@@ -105,27 +102,24 @@ def train(config, verbose="auto", extra_callbacks=()):
         train_data = make_dataset(config.data, "train", training.batch_size, True, seed=config.runtime.seed)
         validation_data = make_dataset(config.data, "test", training.batch_size, False)
 
-    model = build_ragan(config, strategy)
+    model = build_training_model(config, strategy)
     backup_dir = run_dir / "backup"
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
         ResumeReport(backup_dir, training.epochs),
-        LambdaRecSchedule(training.lambda_rec_switch_epoch, training.lambda_rec_late),
+        *family.callbacks(config),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=max(1, training.sample_every_steps // 10)),
-        AgingGridWriter(
-            sample_batch(config),
-            get_scheme(config.data.age_groups).labels,
-            run_dir,
-            every_steps=training.sample_every_steps,
-        ),
+        GridWriter(sample_batch(config), get_scheme(config.data.age_groups).labels, run_dir,
+                   every_steps=training.sample_every_steps, seed=config.runtime.seed),
         *evaluation_callbacks(config, run_dir),
         *extra_callbacks,
     ]
+    print(f"Training {family.name} ({family.paper}) for {training.epochs} epochs of {steps} steps.", flush=True)
     history = model.fit(
         train_data,
         epochs=training.epochs,
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=steps,
         validation_data=validation_data,
         validation_steps=training.validation_steps,
         callbacks=callbacks,
@@ -133,7 +127,10 @@ def train(config, verbose="auto", extra_callbacks=()):
         shuffle=False,  # the tf.data pipeline shuffles
     )
     model.save_weights(str(run_dir / "final.weights.h5"))
-    model.generator_ema.save(str(run_dir / "generator_ema.keras"))
+    model.inference_model.save(str(run_dir / INFERENCE_MODEL_FILE))
+    from ragan_tf.visualization import save_loss_curves
+
+    save_loss_curves(run_dir / "history.csv", run_dir / "loss_curves.png", title=f"{config.name} ({family.name})")
     _report(history, run_dir)
     return model, history
 

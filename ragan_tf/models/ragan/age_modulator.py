@@ -5,7 +5,7 @@ import keras
 from ragan_tf.layers import CBNResidualBlock
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.ragan")
 class AgeModulator(keras.layers.Layer):
     """Maps identity features and a target age group to a compact age code.
 

@@ -4,10 +4,11 @@ import keras
 from keras import ops
 
 from ragan_tf.layers import AdaINResidualBlock
+from ragan_tf.layers.precision import output_dtype
 from ragan_tf.models.ragan.identity_encoder import encoder_channels
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.ragan")
 class Decoder(keras.layers.Layer):
     """Decodes identity features under an age code, then pastes the face onto the background.
 
@@ -54,7 +55,7 @@ class Decoder(keras.layers.Layer):
             for i, level in enumerate(reversed(range(upsamples)))
         ]
         self.activation = keras.layers.LeakyReLU(0.2, dtype=self.dtype_policy, name="activation")
-        self.to_rgb = keras.layers.Conv2D(3, 3, padding="same", dtype="float32", name="to_rgb")
+        self.to_rgb = keras.layers.Conv2D(3, 3, padding="same", dtype=output_dtype(self.dtype_policy), name="to_rgb")
 
     def build(self, identity_features_shape, age_code_shape, image_features_shape, face_mask_shape):
         shape = identity_features_shape

@@ -4,9 +4,10 @@ import keras
 from keras import ops
 
 from ragan_tf.layers import ResidualBlock
+from ragan_tf.layers.precision import output_dtype
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.ragan")
 class Discriminator(keras.Model):
     """Multi-task discriminator: a shared trunk and one real/fake output per age group.
 
@@ -54,7 +55,7 @@ class Discriminator(keras.Model):
             size //= 2
         self.activation = keras.layers.LeakyReLU(0.2, dtype=self.dtype_policy, name="activation")
         self.head = keras.layers.Conv2D(channels, size, padding="valid", dtype=self.dtype_policy, name="head")
-        self.classifier = keras.layers.Conv2D(num_age_groups, 1, dtype="float32", name="classifier")
+        self.classifier = keras.layers.Conv2D(num_age_groups, 1, dtype=output_dtype(self.dtype_policy), name="classifier")
         self.build((None, image_size, image_size, 3), (None,))
 
     def build(self, image_shape, age_group_shape):

@@ -5,17 +5,19 @@ import keras
 from ragan_tf.models.ragan.age_modulator import AgeModulator
 from ragan_tf.models.ragan.decoder import Decoder
 from ragan_tf.models.ragan.identity_encoder import IdentityEncoder
+from ragan_tf.models.tasks import AgeTransformer
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
-class Generator(keras.Model):
+@keras.saving.register_keras_serializable(package="ragan_tf.ragan")
+class Generator(AgeTransformer, keras.Model):
     """Re-ages the face region of an image to a target age group, keeping the background.
 
     The identity encoder turns the masked image-level features into identity
     features f_id; the age modulator turns f_id and the target age into an
     age code f_aw through conditional batch norm; the decoder, modulated by
     f_aw through AdaIN, renders the face and recombines it with the
-    background feature-flow. One generator serves every age group.
+    background feature-flow. One generator serves every age group. It is an
+    `AgeTransformer` (`ragan_tf.models.tasks`).
 
     The model is built on construction, so its variables exist before `fit`,
     restoring or building optimizers.

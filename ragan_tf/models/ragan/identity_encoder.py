@@ -13,7 +13,7 @@ def encoder_channels(base_channels, max_channels, downsamples):
     return [min(base_channels * 2**level, max_channels) for level in range(downsamples + 1)]
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.ragan")
 class IdentityEncoder(keras.layers.Layer):
     """Encodes the face region of an image into identity features f_id.
 

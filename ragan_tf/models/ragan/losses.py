@@ -19,25 +19,12 @@ means of the individual terms, for logging.
 
 from keras import ops
 
-
-def _as_float32(x):
-    # Logits and images may be float16 under mixed precision; losses are float32.
-    return ops.cast(x, "float32")
-
-
-def real_adversarial_loss(real_logits):
-    """softplus(-D(x, y)): the discriminator's loss on real faces, [B]."""
-    return ops.softplus(-_as_float32(real_logits))
-
-
-def fake_adversarial_loss(fake_logits):
-    """softplus(D(x', y')): the discriminator's loss on generated faces, [B]."""
-    return ops.softplus(_as_float32(fake_logits))
-
-
-def generator_adversarial_loss(fake_logits):
-    """softplus(-D(x', y')): the non-saturating generator loss, [B]."""
-    return ops.softplus(-_as_float32(fake_logits))
+from ragan_tf.models.adversarial_losses import (  # noqa: F401  (part of the RAGAN objective)
+    as_float32 as _as_float32,
+    fake_adversarial_loss,
+    generator_adversarial_loss,
+    real_adversarial_loss,
+)
 
 
 def l1_loss(images, reference_images):

@@ -11,7 +11,7 @@ drawn uniformly among the other groups:
 
 Distribution: Keras 3 sums the gradients of a custom train step across
 replicas, so each replica's loss is the sum of its per-example losses
-divided by the GLOBAL batch size (local batch x replicas).
+divided by the GLOBAL batch size (`training_helpers.global_mean`).
 """
 
 import keras
@@ -19,18 +19,11 @@ import tensorflow as tf
 from keras import ops
 
 from ragan_tf.data.normalization import to_model_range
+from ragan_tf.models import training_helpers as helpers
 from ragan_tf.models.ragan import losses
 
 TRAIN_LOG_KEYS = ("d_loss", "d_adv", "r1", "g_loss", "g_adv", "rec", "cyc")
 VALIDATION_LOG_KEYS = ("d_adv", "g_loss", "g_adv", "rec", "cyc")
-
-
-def _replica_position():
-    """`(replica id, number of replicas)`; `(0, 1)` outside a replica context."""
-    context = tf.distribute.get_replica_context()
-    if context is None:
-        return 0, 1
-    return context.replica_id_in_sync_group, context.num_replicas_in_sync
 
 
 def _example_inputs(image_size):
@@ -41,7 +34,7 @@ def _example_inputs(image_size):
     )
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf")
+@keras.saving.register_keras_serializable(package="ragan_tf.ragan")
 class RAGAN(keras.Model):
     """Re-Aging GAN training model: a generator, its discriminator and an EMA generator.
 
@@ -69,7 +62,7 @@ class RAGAN(keras.Model):
     Example:
     ```python
     model = RAGAN(build_generator(config), build_discriminator(config), num_age_groups=10)
-    model.compile(*make_optimizers(config.training))
+    model.compile(*make_optimizer_pair(config.training))
     model.fit(dataset, epochs=30, callbacks=[LambdaRecSchedule(10, 1.0)])
     aged = model.generator_ema(images, face_masks, target_groups)
     ```
@@ -88,17 +81,14 @@ class RAGAN(keras.Model):
         image, face_mask, age_group = _example_inputs(generator.image_size)
         generator(image, face_mask, age_group, training=False)
         discriminator(image, age_group, training=False)
-        ema_config = {**generator.get_config(), "name": f"{generator.name}_ema"}
-        self.generator_ema = generator.__class__.from_config(ema_config)
-        self.generator_ema(image, face_mask, age_group, training=False)
-        self.generator_ema.set_weights(generator.get_weights())
+        self.generator_ema = helpers.copy_network(generator, (image, face_mask, age_group))
 
         # A variable, so that checkpoints hold it; `LambdaRecSchedule` assigns it.
         self.lambda_rec = keras.Variable(10.0, trainable=False, dtype="float32", name="lambda_rec")
         self.target_seed_generator = keras.random.SeedGenerator(seed, name="target_age_seed")
         self.generator_optimizer = None
         self.discriminator_optimizer = None
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in TRAIN_LOG_KEYS}
+        self.trackers = helpers.LossTrackers(TRAIN_LOG_KEYS)
         self.built = True
 
     def compile(
@@ -132,16 +122,22 @@ class RAGAN(keras.Model):
 
         Restoring into unbuilt optimizers silently drops their state.
         """
-        for optimizer, network in (
-            (self.generator_optimizer, self.generator),
-            (self.discriminator_optimizer, self.discriminator),
-        ):
-            if not optimizer.built:
-                optimizer.build(network.trainable_variables)
+        helpers.build_optimizers(
+            [(self.generator_optimizer, self.generator), (self.discriminator_optimizer, self.discriminator)]
+        )
 
     @property
     def metrics(self):
-        return list(self.trackers.values())
+        return self.trackers.metrics
+
+    @property
+    def inference_model(self):
+        """The EMA generator: the age transformer that is sampled, exported and evaluated."""
+        return self.generator_ema
+
+    @property
+    def train_step_count(self):
+        return self.generator_optimizer.iterations
 
     def sample_target_age_groups(self, age_groups, seed=None):
         """y' = (y + k) mod G with k uniform in {1, ..., G - 1}: uniform over the other groups.
@@ -154,15 +150,12 @@ class RAGAN(keras.Model):
             age_groups: int [B] source groups.
             seed: an int or `SeedGenerator`; default: the model's generator.
         """
-        replica_id, num_replicas = _replica_position()
-        offsets = keras.random.randint(
-            (num_replicas, ops.shape(age_groups)[0]),
-            minval=1,
-            maxval=self.num_age_groups,
-            dtype="int32",
-            seed=self.target_seed_generator if seed is None else seed,
+        offsets = helpers.replica_draw(
+            lambda shape, seed: keras.random.randint(shape, minval=1, maxval=self.num_age_groups, dtype="int32", seed=seed),
+            (ops.shape(age_groups)[0],),
+            self.target_seed_generator if seed is None else seed,
         )
-        return (ops.cast(age_groups, "int32") + offsets[replica_id]) % self.num_age_groups
+        return (ops.cast(age_groups, "int32") + offsets) % self.num_age_groups
 
     def _unpack(self, data, seed=None):
         age_groups = ops.cast(data["age_group"], "int32")
@@ -173,18 +166,8 @@ class RAGAN(keras.Model):
         image, face_mask = to_model_range(data["image"], data["face_mask"])
         return image, face_mask, age_groups, target_age_groups
 
-    def _global_batch_size(self, images):
-        _, num_replicas = _replica_position()
-        return ops.cast(ops.shape(images)[0] * num_replicas, "float32")
-
-    def _log(self, values):
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: self.trackers[name].result() for name in values}
-
     def train_step(self, data):
         images, face_masks, age_groups, target_age_groups = self._unpack(data)
-        global_batch_size = self._global_batch_size(images)
 
         # Discriminator: real faces of their own group vs. detached aged faces.
         aged_images = ops.stop_gradient(self.generator(images, face_masks, target_age_groups, training=True))
@@ -198,7 +181,7 @@ class RAGAN(keras.Model):
             r1 = losses.r1_penalty(r1_tape.gradient(real_logit_sum, images) / r1_scale)
             fake_logits = self.discriminator(aged_images, target_age_groups, training=True)
             d_per_example, d_terms = losses.compute_discriminator_loss(real_logits, fake_logits, r1, self.r1_gamma)
-            d_loss = ops.sum(d_per_example) / global_batch_size
+            d_loss = helpers.global_mean(d_per_example)
             scaled_d_loss = self.discriminator_optimizer.scale_loss(d_loss)
         d_variables = self.discriminator.trainable_variables
         self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled_d_loss, d_variables), d_variables))
@@ -218,21 +201,15 @@ class RAGAN(keras.Model):
                 self.lambda_rec,
                 self.lambda_cyc,
             )
-            g_loss = ops.sum(g_per_example) / global_batch_size
+            g_loss = helpers.global_mean(g_per_example)
             scaled_g_loss = self.generator_optimizer.scale_loss(g_loss)
         g_variables = self.generator.trainable_variables
         self.generator_optimizer.apply_gradients(zip(tape.gradient(scaled_g_loss, g_variables), g_variables))
 
-        self.update_generator_ema()
-        return self._log({"d_loss": ops.mean(d_per_example), **d_terms, "g_loss": ops.mean(g_per_example), **g_terms})
-
-    def update_generator_ema(self):
-        """ema <- decay * ema + (1 - decay) * w for trainable weights; other state is copied."""
-        decay = self.ema_decay
-        for average, weight in zip(self.generator_ema.trainable_variables, self.generator.trainable_variables):
-            average.assign(decay * average + (1.0 - decay) * weight)
-        for average, weight in zip(self.generator_ema.non_trainable_variables, self.generator.non_trainable_variables):
-            average.assign(weight)
+        helpers.update_ema(self.generator_ema, self.generator, self.ema_decay)
+        return self.trackers.update(
+            {"d_loss": ops.mean(d_per_example), **d_terms, "g_loss": ops.mean(g_per_example), **g_terms}
+        )
 
     def test_step(self, data):
         # The EMA generator is the one evaluated. Target groups come from a
@@ -247,7 +224,9 @@ class RAGAN(keras.Model):
         g_per_example, g_terms = losses.compute_generator_loss(
             fake_logits, images, reconstructed_images, cycled_images, self.lambda_adv, self.lambda_rec, self.lambda_cyc
         )
-        return self._log({"d_adv": ops.mean(d_adv), "g_loss": ops.mean(g_per_example), **g_terms})
+        values = {"d_adv": ops.mean(d_adv), "g_loss": ops.mean(g_per_example), **g_terms}
+        self.trackers.update(values)
+        return self.trackers.results(VALIDATION_LOG_KEYS)
 
     def call(self, inputs):
         # Always inference mode: the EMA generator is never trained.
@@ -291,25 +270,3 @@ class LambdaRecSchedule(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         early_value = self.model.initial_lambda_rec
         self.model.lambda_rec.assign(early_value if epoch < self.switch_epoch else self.late_value)
-
-
-def make_optimizers(training_config):
-    """`(generator_optimizer, discriminator_optimizer)`: Adam with the config's rate and betas.
-
-    Epsilon 1e-8 is PyTorch's default (peer code is PyTorch). With
-    `mixed_precision`, each is wrapped in a `LossScaleOptimizer`.
-    """
-
-    def adam(name):
-        optimizer = keras.optimizers.Adam(
-            learning_rate=training_config.learning_rate,
-            beta_1=training_config.beta_1,
-            beta_2=training_config.beta_2,
-            epsilon=1e-8,
-            name=name,
-        )
-        if training_config.mixed_precision:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name=f"{name}_loss_scale")
-        return optimizer
-
-    return adam("generator_adam"), adam("discriminator_adam")

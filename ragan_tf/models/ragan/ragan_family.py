@@ -1,0 +1,109 @@
+"""RAGAN as a model family: its config section and how `train` builds it.
+
+`model: {type: ragan, ...}` in a pipeline YAML. The paper states none of the
+widths and depths (docs/families/ragan.md); its loss weights are the
+defaults here: lambda_adv 1, lambda_rec 10 for the first 10 epochs then 1,
+lambda_cyc 1. R1 weight and EMA are peers' values (docs/REPRODUCTION.md).
+"""
+
+import dataclasses
+
+from ragan_tf.config import ConfigError
+from ragan_tf.models import training_helpers
+from ragan_tf.models.ragan.discriminator import Discriminator
+from ragan_tf.models.ragan.generator import Generator
+from ragan_tf.models.ragan.ragan import RAGAN, LambdaRecSchedule
+from ragan_tf.models.registry import ModelFamily
+
+
+@dataclasses.dataclass
+class RAGANConfig:
+    """Widths, depths and loss weights of RAGAN (`model.type: ragan`)."""
+
+    type: str = "ragan"
+    base_channels: int = 64
+    max_channels: int = 512
+    encoder_downsamples: int = 2
+    encoder_residual_blocks: int = 2
+    modulator_downsamples: int = 3
+    age_code_dim: int = 256
+    decoder_blocks: int = 4
+    discriminator_base_channels: int = 64
+    discriminator_max_channels: int = 512
+    sync_batch_norm: bool = False
+    lambda_adv: float = 1.0
+    lambda_rec: float = 10.0
+    lambda_rec_late: float = 1.0
+    lambda_rec_switch_epoch: int = 10
+    lambda_cyc: float = 1.0
+    r1_gamma: float = 1.0
+
+    def validate(self, experiment):
+        if experiment.data.num_age_groups < 2:
+            raise ConfigError(f"model.type ragan needs at least 2 age groups; data.age_groups "
+                              f"{experiment.data.age_groups!r} has {experiment.data.num_age_groups}.")
+
+
+def build_generator(config):
+    """The `Generator` of `config.data` (image size, age groups) and `config.model` (widths, depths)."""
+    model = config.model
+    return Generator(
+        image_size=config.data.image_size,
+        num_age_groups=config.data.num_age_groups,
+        base_channels=model.base_channels,
+        max_channels=model.max_channels,
+        encoder_downsamples=model.encoder_downsamples,
+        encoder_residual_blocks=model.encoder_residual_blocks,
+        modulator_downsamples=model.modulator_downsamples,
+        age_code_dim=model.age_code_dim,
+        decoder_blocks=model.decoder_blocks,
+        sync_batch_norm=model.sync_batch_norm,
+        name="generator",
+    )
+
+
+def build_discriminator(config):
+    """The `Discriminator` of `config.data` and `config.model.discriminator_*` widths."""
+    return Discriminator(
+        image_size=config.data.image_size,
+        num_age_groups=config.data.num_age_groups,
+        base_channels=config.model.discriminator_base_channels,
+        max_channels=config.model.discriminator_max_channels,
+        name="discriminator",
+    )
+
+
+def build_training_model(config):
+    """The compiled RAGAN training model (call inside the strategy's scope)."""
+    model = RAGAN(
+        build_generator(config),
+        build_discriminator(config),
+        num_age_groups=config.data.num_age_groups,
+        ema_decay=config.training.ema_decay,
+        seed=config.runtime.seed,
+    )
+    model.compile(
+        *training_helpers.make_optimizer_pair(config.training),
+        lambda_adv=config.model.lambda_adv,
+        lambda_rec=config.model.lambda_rec,
+        lambda_cyc=config.model.lambda_cyc,
+        r1_gamma=config.model.r1_gamma,
+        jit_compile=config.training.jit_compile,
+        steps_per_execution=config.training.steps_per_execution,
+    )
+    return model
+
+
+def callbacks(config):
+    return [LambdaRecSchedule(config.model.lambda_rec_switch_epoch, config.model.lambda_rec_late)]
+
+
+FAMILY = ModelFamily(
+    name="ragan",
+    config_class=RAGANConfig,
+    build_training_model=build_training_model,
+    build_inference_model=build_generator,
+    callbacks=callbacks,
+    paper="Makhmudkhujaev, Hong, Park: Re-Aging GAN, ICCV 2021",
+    docs="docs/families/ragan.md",
+)
