@@ -40,8 +40,11 @@ def build_training_model(config, strategy):
 def sample_batch(config, num_faces=NUM_SAMPLE_FACES):
     """A fixed batch of test faces (numpy dict) for aging grids."""
     data_config = dataclasses.replace(config.data, image_dtype="float32")  # grids call the generator directly
-    dataset = make_dataset(data_config, "test", num_faces, training=False, repeat=False)
-    return {key: value.numpy() for key, value in next(iter(dataset)).items()}
+    faces = list(make_dataset(data_config, "test", 1, training=False, repeat=False).take(num_faces))
+    if not faces:
+        raise ConfigError(f"The test split has no face in the age groups of data.age_groups "
+                          f"{config.data.age_groups!r}: nothing to draw the training grids from.")
+    return {key: np.concatenate([face[key].numpy() for face in faces]) for key in faces[0]}
 
 
 def evaluation_callbacks(config, run_dir):

@@ -162,10 +162,12 @@ class EncoderConditionalDCGAN(GAN):
 
 
 class EncoderPhase(keras.callbacks.Callback):
-    """Sets `model.phase`: "gan" before epoch `encoder_start_epoch` (0-based), "encoder" from then on.
+    """Switches `model.phase` from "gan" to "encoder" at epoch `encoder_start_epoch` (0-based).
 
-    The phase depends only on the epoch index, so a resumed run is in the
-    right phase from its first epoch. Changing it retraces the train step.
+    The phase follows the epoch index, so a resumed run (a fresh model starts
+    in "gan") is in the right phase from its first epoch. It only ever moves
+    forward, so a caller may switch earlier (the baselines benchmark switches
+    on a time budget). Changing it retraces the train step.
     """
 
     def __init__(self, encoder_start_epoch):
@@ -173,8 +175,14 @@ class EncoderPhase(keras.callbacks.Callback):
         self.encoder_start_epoch = encoder_start_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
-        phase = "encoder" if epoch >= self.encoder_start_epoch else "gan"
-        if phase != self.model.phase:
-            self.model.phase = phase
-            self.model.make_train_function(force=True)
-            print(f"Epoch {epoch + 1}: {phase} phase.", flush=True)
+        if epoch >= self.encoder_start_epoch and self.model.phase != "encoder":
+            switch_phase(self.model, "encoder", f"Epoch {epoch + 1}")
+
+
+def switch_phase(model, phase, when):
+    """Sets `model.phase` and rebuilds the train function (Keras's fit looks it up every step)."""
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}.")
+    model.phase = phase
+    model.make_train_function(force=True)
+    print(f"{when}: {phase} phase.", flush=True)
