@@ -132,7 +132,14 @@ def build_parser():
     prepare.add_argument("--limit", type=int, help="only the first N images of each split (a trial run)")
     prepare.set_defaults(handler=_prepare)
 
-    train = commands.add_parser("train", help="train a pipeline YAML with Keras fit")
+    from ragan_tf.models.registry import families_help
+
+    train = commands.add_parser(
+        "train", help="train a pipeline YAML with Keras fit", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Trains the model family the pipeline's `model.type` names, with Keras fit under the "
+        "pipeline's tf.distribute strategy; rerunning the same command resumes an interrupted run.\n\n"
+        f"Model families (model.type):\n{families_help()}\n\nPipelines for each are in pipelines/ "
+        "(ragan_synthetic_quickstart.yaml and <family>_synthetic_64.yaml train on the embedded synthetic faces).")
     train.add_argument("pipeline", help="pipeline YAML, e.g. pipelines/ragan_synthetic_quickstart.yaml")
     train.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -140,7 +147,7 @@ def build_parser():
     )
     train.set_defaults(handler=_train)
 
-    export = commands.add_parser("export", help="export a run's EMA generator as a SavedModel")
+    export = commands.add_parser("export", help="export a run's inference network (any family) as a SavedModel")
     export.add_argument("run_dir", help="a finished training run folder, e.g. checkpoints/ragan_synthetic_quickstart")
     export.add_argument("--out", required=True, help="SavedModel folder to create")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
@@ -166,9 +173,11 @@ def build_parser():
     evaluate.add_argument("--model", required=True, help="a run folder (ragan-tf train) or an export (ragan-tf export)")
     evaluate.add_argument("--out", required=True, help="output folder for tables and plots")
     evaluate.add_argument("--data", help="pipeline YAML naming the test data (default: the model's own)")
-    evaluate.add_argument("--count", type=int, default=100, help="test images, each aged to every group")
+    evaluate.add_argument("--count", type=int, default=100,
+                          help="test images, each aged to every group (samplers: samples per group)")
     evaluate.add_argument("--baselines", nargs="*", default=["identity", "untrained"],
-                          help="also evaluate: identity (output = input), untrained (fresh generator)")
+                          help="also evaluate: identity (output = input; age transformers), untrained "
+                               "(a fresh network of the same family)")
     evaluate.add_argument("--estimator-identities", type=int, default=300,
                           help="training identities for the synthetic age estimator and identity embedder")
     evaluate.add_argument("--estimator-epochs", type=int, default=8)

@@ -11,6 +11,19 @@ import tensorflow as tf  # noqa: E402  (after the environment above)
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+
+def two_cpu_strategy():
+    """The one `MirroredStrategy` over the two logical CPUs that every test shares: two strategy
+    instances in one process allocate the same collective instance keys, and the second one's
+    batch-norm all-reduces then fail with "Shape mismatch in the collective instance"."""
+    global _TWO_CPU_STRATEGY
+    if _TWO_CPU_STRATEGY is None:
+        _TWO_CPU_STRATEGY = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+    return _TWO_CPU_STRATEGY
+
+
+_TWO_CPU_STRATEGY = None
+
 # Grappler's graph rewrites cost more than they save on the tests' tiny,
 # few-step models (a tiny RAGAN train step: first call 15.8 s with them,
 # 2.0 s without); training outside the tests keeps them.

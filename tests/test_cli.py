@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -48,3 +50,22 @@ def test_cli_errors_are_clear_and_write_nothing(tmp_path, monkeypatch, capsys, a
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_train_help_lists_every_model_family(capsys):
+    from ragan_tf.models.registry import family_names
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for name in family_names():
+        assert f"  {name} " in text
+
+
+def test_an_unknown_model_type_is_refused_naming_the_families(tmp_path, capsys):
+    pipeline = Path(__file__).resolve().parents[1] / "pipelines" / "ragan_synthetic_tiny.yaml"
+    argv = ["train", str(pipeline), "--set", "model.type=gan2000", "--set", f"runtime.run_dir={tmp_path / 'run'}"]
+    assert main(argv) == 2
+    assert "known families: ragan, encoder_cdcgan, dcgan, vanilla_gan" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import two_cpu_strategy
 
 from ragan_tf.config import DataConfig
 from ragan_tf.data.age_groups import get_scheme
@@ -96,7 +97,7 @@ def test_sharding_splits_the_data_between_input_pipelines(data_config):
 
 
 def test_distributed_dataset_feeds_each_replica(data_config):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     batch = next(iter(distributed_dataset(strategy, data_config, "test", 4, training=False)))
     images = strategy.experimental_local_results(batch["image"])
     assert len(images) == 2 and all(tuple(image.shape) == (2, 32, 32, 3) for image in images)

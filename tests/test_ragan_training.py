@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import two_cpu_strategy
 
 from ragan_tf.config import TrainingConfig
 from ragan_tf.models.ragan.discriminator import Discriminator
@@ -243,7 +244,7 @@ def assert_same_run(model, logs, one_device_run, atol):
 
 @pytest.fixture(scope="module")
 def mirrored_run(one_device_run):
-    strategy = tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
+    strategy = two_cpu_strategy()
     model, _, logs = train_two_steps(one_device_run[0], strategy)
     return strategy, model, logs
 

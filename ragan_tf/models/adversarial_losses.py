@@ -8,24 +8,31 @@ builds on these three terms; each returns shape [B] (float32 under mixed
 precision too), and the train step reduces them over the global batch.
 """
 
-from keras import ops
+from keras import backend, ops
 
 
-def as_float32(x):
-    # Logits and images may be float16 under mixed precision; losses are float32.
-    return ops.cast(x, "float32")
+def full_precision(x):
+    """float16 / bfloat16 (mixed precision) -> float32; float32 and float64 pass unchanged.
+
+    Losses are never computed in half precision; a float64 network (the exactness tests) keeps
+    float64 losses.
+    """
+    x = ops.convert_to_tensor(x)
+    if backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
+        return ops.cast(x, "float32")
+    return x
 
 
 def real_adversarial_loss(real_logits):
     """softplus(-D(x)): the discriminator's loss on real images, [B]."""
-    return ops.softplus(-as_float32(real_logits))
+    return ops.softplus(-full_precision(real_logits))
 
 
 def fake_adversarial_loss(fake_logits):
     """softplus(D(x_fake)): the discriminator's loss on generated images, [B]."""
-    return ops.softplus(as_float32(fake_logits))
+    return ops.softplus(full_precision(fake_logits))
 
 
 def generator_adversarial_loss(fake_logits):
     """softplus(-D(x_fake)): the non-saturating generator loss, [B]."""
-    return ops.softplus(-as_float32(fake_logits))
+    return ops.softplus(-full_precision(fake_logits))

@@ -25,6 +25,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from ragan_tf.models.adversarial_losses import full_precision
+
 
 def replica_position():
     """`(replica id, number of replicas)`; `(0, 1)` outside a replica context."""
@@ -37,8 +39,8 @@ def replica_position():
 def global_mean(per_example):
     """sum(per_example) / global batch size: the loss a replica differentiates."""
     _, num_replicas = replica_position()
-    per_example = ops.cast(per_example, "float32")
-    return ops.sum(per_example) / ops.cast(ops.shape(per_example)[0] * num_replicas, "float32")
+    per_example = full_precision(per_example)
+    return ops.sum(per_example) / ops.cast(ops.shape(per_example)[0] * num_replicas, per_example.dtype)
 
 
 def replica_draw(draw, local_shape, seed):

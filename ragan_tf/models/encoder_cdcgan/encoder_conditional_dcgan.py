@@ -47,6 +47,7 @@ class EncoderConditionalDCGANAger(AgeTransformer, keras.Model):
         self.generator = generator
         self.image_size = generator.image_size
         self.num_age_groups = generator.num_age_groups
+        self.built = True  # both networks are built on construction
 
     @property
     def sampler(self):
@@ -93,6 +94,8 @@ class EncoderConditionalDCGAN(GAN):
             raise ValueError("EncoderConditionalDCGAN needs a conditional generator (num_age_groups >= 2).")
         super().__init__(generator, discriminator, ema_decay=ema_decay, seed=seed, **kwargs)
         self.encoder = encoder
+        size = generator.image_size
+        encoder(ops.zeros((1, size, size, 3)), training=False)  # builds every layer before fit
         self.ager = EncoderConditionalDCGANAger(encoder, self.generator_ema, name="ager")
         self.pair_seed_generator = keras.random.SeedGenerator(seed + 2, name="encoder_pair_seed")
         self.encoder_optimizer = None

@@ -12,6 +12,7 @@ from keras import ops
 
 from ragan_tf.models.adversarial_losses import (
     fake_adversarial_loss,
+    full_precision,
     generator_adversarial_loss,
     real_adversarial_loss,
 )
@@ -31,5 +32,6 @@ def compute_generator_loss(fake_logits):
 def latent_regression_loss(predicted_noise, noise):
     """Mean squared error per example over the latent dimensions, [B] (the encoder's
     Euclidean loss; 1.0 for a constant prediction of standard normal z)."""
-    difference = ops.cast(predicted_noise, "float32") - ops.cast(noise, "float32")
+    predicted_noise = full_precision(predicted_noise)
+    difference = predicted_noise - ops.cast(noise, predicted_noise.dtype)
     return ops.mean(ops.square(difference), axis=-1)

@@ -20,7 +20,7 @@ means of the individual terms, for logging.
 from keras import ops
 
 from ragan_tf.models.adversarial_losses import (  # noqa: F401  (part of the RAGAN objective)
-    as_float32 as _as_float32,
+    full_precision,
     fake_adversarial_loss,
     generator_adversarial_loss,
     real_adversarial_loss,
@@ -29,7 +29,7 @@ from ragan_tf.models.adversarial_losses import (  # noqa: F401  (part of the RAG
 
 def l1_loss(images, reference_images):
     """Mean absolute difference per example over height, width and channels, [B]."""
-    difference = ops.abs(_as_float32(images) - _as_float32(reference_images))
+    difference = ops.abs(full_precision(images) - full_precision(reference_images))
     return ops.mean(ops.reshape(difference, (ops.shape(difference)[0], -1)), axis=1)
 
 
@@ -41,7 +41,7 @@ def r1_penalty(real_logit_gradients):
             the real images, [B, H, W, C] (the gradient of their sum, which
             is per example because D treats examples independently).
     """
-    squared = ops.square(_as_float32(real_logit_gradients))
+    squared = ops.square(full_precision(real_logit_gradients))
     return ops.sum(ops.reshape(squared, (ops.shape(squared)[0], -1)), axis=1)
 
 
@@ -58,7 +58,7 @@ def compute_discriminator_loss(real_logits, fake_logits, r1, r1_gamma=1.0):
         `(per_example_loss [B], {"d_adv": mean adversarial term, "r1": mean R1})`.
     """
     adversarial = real_adversarial_loss(real_logits) + fake_adversarial_loss(fake_logits)
-    r1 = _as_float32(r1)
+    r1 = full_precision(r1)
     per_example = adversarial + (0.5 * r1_gamma) * r1
     return per_example, {"d_adv": ops.mean(adversarial), "r1": ops.mean(r1)}
 
@@ -90,9 +90,9 @@ def compute_generator_loss(
     reconstruction = l1_loss(reconstructed_images, images)
     cycle = l1_loss(cycled_images, images)
     per_example = (
-        _as_float32(lambda_adv) * adversarial
-        + _as_float32(lambda_rec) * reconstruction
-        + _as_float32(lambda_cyc) * cycle
+        ops.cast(lambda_adv, adversarial.dtype) * adversarial
+        + ops.cast(lambda_rec, adversarial.dtype) * reconstruction
+        + ops.cast(lambda_cyc, adversarial.dtype) * cycle
     )
     terms = {"g_adv": ops.mean(adversarial), "rec": ops.mean(reconstruction), "cyc": ops.mean(cycle)}
     return per_example, terms

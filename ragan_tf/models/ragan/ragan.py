@@ -20,6 +20,7 @@ from keras import ops
 
 from ragan_tf.data.normalization import to_model_range
 from ragan_tf.models import training_helpers as helpers
+from ragan_tf.models.adversarial_losses import full_precision
 from ragan_tf.models.ragan import losses
 
 TRAIN_LOG_KEYS = ("d_loss", "d_adv", "r1", "g_loss", "g_adv", "rec", "cyc")
@@ -177,7 +178,7 @@ class RAGAN(keras.Model):
             with tf.GradientTape() as r1_tape:
                 r1_tape.watch(images)
                 real_logits = self.discriminator(images, age_groups, training=True)
-                real_logit_sum = ops.sum(ops.cast(real_logits, "float32")) * r1_scale
+                real_logit_sum = ops.sum(full_precision(real_logits)) * r1_scale
             r1 = losses.r1_penalty(r1_tape.gradient(real_logit_sum, images) / r1_scale)
             fake_logits = self.discriminator(aged_images, target_age_groups, training=True)
             d_per_example, d_terms = losses.compute_discriminator_loss(real_logits, fake_logits, r1, self.r1_gamma)

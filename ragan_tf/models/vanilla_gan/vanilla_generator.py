@@ -15,9 +15,11 @@ class VanillaGenerator(Sampler, keras.Model):
     the padding same which in turn outputs the final image of size 64x64x3;
     on the last layer tanh". It does not say how 16x16 becomes 64x64 nor how
     128 channels become 3. Ours: ReLU after the 128-filter convolution, a
-    bilinear 4x upsampling, and a 5x5 convolution to 3 channels with tanh
-    (upsampling before a convolution avoids the checkerboard of a stride-4
-    transposed convolution). The noise is the input itself (no dense layer).
+    nearest-neighbour 4x upsampling, and a 5x5 convolution to 3 channels with
+    tanh (resize then convolve, Odena et al. 2016, avoids the checkerboard of
+    a stride-4 transposed convolution; nearest rather than bilinear because
+    XLA cannot differentiate bilinear resizing in float64, which the
+    exactness tests use). The noise is the input itself (no dense layer).
 
     Args:
         image_size: output size, divisible by 4 (64: noise of 4096).
@@ -49,7 +51,7 @@ class VanillaGenerator(Sampler, keras.Model):
         self.reshape = keras.layers.Reshape((image_size // 4, image_size // 4, noise_channels), dtype=dtype,
                                             name="reshape")
         self.convolution = keras.layers.Conv2D(filters, kernel_size, padding="same", dtype=dtype, name="conv")
-        self.upsample = keras.layers.UpSampling2D(4, interpolation="bilinear", dtype=dtype, name="upsample")
+        self.upsample = keras.layers.UpSampling2D(4, interpolation="nearest", dtype=dtype, name="upsample")
         self.to_rgb = keras.layers.Conv2D(3, kernel_size, padding="same", dtype=dtype, name="to_rgb")
         self.build((None, self.noise_dim))
 
