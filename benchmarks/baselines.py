@@ -41,6 +41,7 @@ from ragan_tf.evaluation.evaluate import (  # noqa: E402
     synthetic_metrics,
     synthetic_test_set,
 )
+from ragan_tf.evaluation.swd import swd  # noqa: E402
 from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import switch_phase  # noqa: E402
 from ragan_tf.training.train import train  # noqa: E402
 from ragan_tf.visualization import to_uint8  # noqa: E402
@@ -103,11 +104,15 @@ def main():
     parser.add_argument("--out", default=str(REPO / "docs" / "evaluation" / "baselines"))
     parser.add_argument("--images", default=str(REPO / "docs" / "images"))
     parser.add_argument("--count", type=int, default=100, help="test faces (and samples per group)")
+    parser.add_argument("--train", nargs="*", default=None, choices=list(PIPELINES),
+                        help="families to (re)train; default: all of --families; the others are evaluated "
+                             "from their existing runs and keep their recorded training figures")
     args = parser.parse_args()
     run_root, out_root, images = Path(args.runs), Path(args.out), Path(args.images)
 
-    results = {}
-    for family in args.families:
+    recorded = out_root / "results.json"
+    results = json.loads(recorded.read_text()) if recorded.is_file() else {}
+    for family in args.families if args.train is None else args.train:
         print(f"\n=== {family}: training for {args.budget_minutes:g} min", flush=True)
         config, results[family] = train_family(family, args.budget_minutes * 60, run_root)
 
@@ -117,7 +122,8 @@ def main():
         print(f"\n=== {family}: evaluation", flush=True)
         folder = out_root / family
         summaries = evaluate(run_root / family, folder, count=args.count, baselines=(), metrics=metrics)
-        row = results[family]
+        row = {key: results[family][key] for key in ("train_seconds", "steps", "last_epoch")}
+        results[family] = row
         if "model" in summaries:
             overall = summaries["model"].loc["overall"]
             row.update({key: float(overall[key]) for key in ("age_mae_to_anchor", "age_in_group_share",
@@ -128,6 +134,8 @@ def main():
             sampler = summaries["model/sampler"]
             label = "overall" if "overall" in sampler.index else "all"
             row["sample_swd"] = float(sampler.loc[label, "swd"])
+            row.update({f"sample_{key}": float(sampler.loc[label, key]) for key in sampler.columns
+                        if key.startswith("swd_")})
             row["sample_ages"] = {str(k): float(v) for k, v in sampler["mean_predicted_age"].items()}
             sampler_folder = folder / "sampler" if "model" in summaries else folder
             (images / f"baselines_{family}_samples.png").write_bytes((sampler_folder / "samples.png").read_bytes())
@@ -145,8 +153,11 @@ def main():
             row["latent_regression_loss"] = row["last_epoch"].get("encoder_loss")
             row["val_latent_regression_loss"] = row["last_epoch"].get("val_encoder_loss")
         print(json.dumps({family: row}, indent=1), flush=True)
+    real = to_uint8(synthetic_test_set(data, args.count).images)
+    results["real_vs_real"] = {"sample_swd": swd(real, to_uint8(synthetic_test_set(data, 2 * args.count).images[
+        args.count:]))["swd_mean"]}
     out_root.mkdir(parents=True, exist_ok=True)
-    (out_root / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    recorded.write_text(json.dumps(results, indent=1) + "\n")
     table = pd.DataFrame({family: {key: value for key, value in row.items() if not isinstance(value, dict)}
                           for family, row in results.items()}).T
     print(table.to_string())

@@ -372,7 +372,9 @@ def sampler_summary(samples, conditional, evaluation_set, scheme, age_estimator=
         real = real_groups == group if conditional else np.ones(len(real_images), bool)
         row = {"samples": len(images), "real_images": int(real.sum())}
         if real.sum() >= 2:
-            row["swd"] = swd(images, real_images[real])["swd_mean"]
+            distances = swd(images, real_images[real])
+            row["swd"] = distances.pop("swd_mean")
+            row.update(distances)  # per pyramid level: the levels can disagree (docs/BENCHMARKS.md)
         if age_estimator is not None:
             ages = np.asarray(age_estimator.predict_ages(images), np.float64)
             predicted[label] = ages
@@ -383,8 +385,9 @@ def sampler_summary(samples, conditional, evaluation_set, scheme, age_estimator=
         table[label] = row
     if conditional:
         everything = np.concatenate(list(samples.values()))
+        distances = swd(everything, real_images)
         table["overall"] = {"samples": len(everything), "real_images": len(real_images),
-                            "swd": swd(everything, real_images)["swd_mean"]}
+                            "swd": distances.pop("swd_mean"), **distances}
         if predicted:
             table["overall"]["mean_predicted_age"] = float(np.nanmean(np.concatenate(list(predicted.values()))))
     return pd.DataFrame.from_dict(table, orient="index"), predicted
