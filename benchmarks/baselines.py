@@ -22,6 +22,7 @@ the last quarter of its budget in the encoder phase.
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def sharpness(images):
 
 
 def train_family(family, budget_seconds, run_root):
+    if (run_root / family).exists():  # a benchmark run starts from scratch, never from an old backup
+        shutil.rmtree(run_root / family)
     config = load_config(REPO / "pipelines" / PIPELINES[family],
                          [f"runtime.run_dir={run_root / family}", "training.epochs=1000",
                           *(["model.encoder_epochs=1"] if family == "encoder_cdcgan" else [])])
@@ -94,6 +97,19 @@ def train_family(family, budget_seconds, run_root):
     model, history = train(config, verbose=2, extra_callbacks=[budget])
     return config, {"train_seconds": round(time.perf_counter() - start, 1), "steps": budget.steps,
                     "last_epoch": {key: float(values[-1]) for key, values in history.history.items()}}
+
+
+def reference_rows(data, count):
+    """SWD of two references against the same real test faces: other real test faces (the floor
+    at this sample size) and uniform noise images (what no structure scores)."""
+    real = to_uint8(synthetic_test_set(data, count).images)
+    others = to_uint8(synthetic_test_set(data, 2 * count).images[count:])
+    noise = np.random.default_rng(0).integers(0, 256, real.shape, dtype=np.uint8)
+    rows = {}
+    for name, images in (("real_vs_real", others), ("uniform_noise", noise)):
+        distances = swd(real, images)
+        rows[name] = {"sample_swd": distances.pop("swd_mean"), **{f"sample_{k}": v for k, v in distances.items()}}
+    return rows
 
 
 def main():
@@ -107,16 +123,23 @@ def main():
     parser.add_argument("--train", nargs="*", default=None, choices=list(PIPELINES),
                         help="families to (re)train; default: all of --families; the others are evaluated "
                              "from their existing runs and keep their recorded training figures")
+    parser.add_argument("--references-only", action="store_true",
+                        help="only (re)compute the reference rows (real vs real, uniform noise)")
     args = parser.parse_args()
     run_root, out_root, images = Path(args.runs), Path(args.out), Path(args.images)
 
     recorded = out_root / "results.json"
     results = json.loads(recorded.read_text()) if recorded.is_file() else {}
+    data = load_config(REPO / "pipelines" / PIPELINES["ragan"]).data
+    if args.references_only:
+        results.update(reference_rows(data, args.count))
+        recorded.write_text(json.dumps(results, indent=1) + "\n")
+        print(json.dumps({key: results[key] for key in ("real_vs_real", "uniform_noise")}, indent=1))
+        return
     for family in args.families if args.train is None else args.train:
         print(f"\n=== {family}: training for {args.budget_minutes:g} min", flush=True)
         config, results[family] = train_family(family, args.budget_minutes * 60, run_root)
 
-    data = load_config(REPO / "pipelines" / PIPELINES["ragan"]).data
     metrics = synthetic_metrics(data)
     for family in args.families:
         print(f"\n=== {family}: evaluation", flush=True)
@@ -153,9 +176,7 @@ def main():
             row["latent_regression_loss"] = row["last_epoch"].get("encoder_loss")
             row["val_latent_regression_loss"] = row["last_epoch"].get("val_encoder_loss")
         print(json.dumps({family: row}, indent=1), flush=True)
-    real = to_uint8(synthetic_test_set(data, args.count).images)
-    results["real_vs_real"] = {"sample_swd": swd(real, to_uint8(synthetic_test_set(data, 2 * args.count).images[
-        args.count:]))["swd_mean"]}
+    results.update(reference_rows(data, args.count))
     out_root.mkdir(parents=True, exist_ok=True)
     recorded.write_text(json.dumps(results, indent=1) + "\n")
     table = pd.DataFrame({family: {key: value for key, value in row.items() if not isinstance(value, dict)}

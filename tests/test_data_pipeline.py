@@ -121,3 +121,18 @@ def test_predefined_and_custom_configs_both_build(tmp_path):
     assert predefined.builder_config is SyntheticAgingFaces.BUILDER_CONFIGS[1]
     custom = synthetic_builder(data_dir=str(tmp_path), image_size=64, num_identities=7)
     assert custom.builder_config.num_identities == 7 and custom.builder_config.name == "size64_ids7_per10_test10_seed0"
+
+
+def test_an_epoch_counts_only_the_faces_the_age_group_scheme_keeps(data_config):
+    import dataclasses
+
+    from ragan_tf.data.pipeline import count_training_examples
+
+    two_groups = dataclasses.replace(data_config, age_groups="two_groups")
+    ages = np.array([float(example["age"]) for example in load_examples(two_groups, "train")[0]])
+    kept = int(np.sum(get_scheme("two_groups").group_of(ages) >= 0))
+    assert count_training_examples(two_groups) == kept < count_examples(two_groups, "train") == 27
+    assert count_training_examples(data_config) == 27  # every synthetic age is in one of the 10 groups
+    # and the pipeline yields exactly those faces
+    faces = sum(len(batch["age_group"]) for batch in make_dataset(two_groups, "train", 1, False, repeat=False))
+    assert faces == kept

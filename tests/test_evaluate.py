@@ -1,5 +1,7 @@
 """`ragan-tf evaluate`: rows, summaries, plots, baselines, the training callback."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +21,8 @@ from ragan_tf.evaluation.evaluate import (
     synthetic_test_set,
 )
 
-TINY = load_config("pipelines/ragan_synthetic_tiny.yaml").data
+PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+TINY = load_config(PIPELINES / "ragan_synthetic_tiny.yaml").data
 SCHEME = get_scheme("ffhq_aging")
 
 
@@ -133,7 +136,7 @@ def test_evaluation_callback_writes_tensorboard_scalars(tiny_run, tmp_path, test
     _, generator = load_run(tiny_run)
 
     class Holder:
-        generator_ema = generator
+        inference_model = generator
 
     callback = EvaluationCallback(test_set, SCHEME, tmp_path, every_epochs=2)
     callback.set_model(Holder())
@@ -143,3 +146,19 @@ def test_evaluation_callback_writes_tensorboard_scalars(tiny_run, tmp_path, test
     (epoch, values), = callback.history
     assert epoch == 1 and {"face_l1_vs_truth", "background_psnr_db", "reconstruction_l1"} <= set(values)
     assert list((tmp_path / "eval").glob("events.out.tfevents.*"))
+
+
+def test_evaluation_callback_measures_a_sampler_by_swd(tmp_path, test_set):
+    from ragan_tf.config import load_config
+    from ragan_tf.models.registry import get_family
+
+    config = load_config(PIPELINES / "dcgan_synthetic_tiny.yaml")
+
+    class Holder:
+        inference_model = get_family("dcgan").build_inference_model(config)
+
+    callback = EvaluationCallback(test_set, get_scheme("unconditional"), tmp_path, every_epochs=1)
+    callback.set_model(Holder())
+    callback.on_epoch_end(0)
+    (_, values), = callback.history
+    assert set(values) == {"swd"} and values["swd"] > 0

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -264,7 +265,7 @@ def test_ragan_trains_on_a_prepared_dataset_by_changing_the_data_lines(imbalance
 
     _, out, _ = imbalanced
     config = load_config(
-        "pipelines/ragan_synthetic_tiny.yaml",
+        Path(__file__).resolve().parents[1] / "pipelines" / "ragan_synthetic_tiny.yaml",
         [
             "data.dataset=folder",
             f"data.data_dir={out}",

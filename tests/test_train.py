@@ -179,6 +179,8 @@ def test_every_family_trains_resumes_exports_and_evaluates_with_the_same_command
     run = tmp_path / "run"
     grid = cv2.imread(str(run / "samples" / "epoch_003.png"))
     assert grid is not None and grid.shape[0] > 32 and grid.shape[1] > 2 * 32
+    samples = cv2.imread(str(run / "samples" / "epoch_003_samples.png"))
+    assert (samples is not None) == (family == "encoder_cdcgan")  # a second grid for the second contract
     assert cv2.imread(str(run / "loss_curves.png")) is not None
     export = tmp_path / "export"
     assert main(["export", str(run), "--out", str(export)]) == 0

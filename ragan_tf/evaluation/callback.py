@@ -11,8 +11,10 @@ LOGGED = ("face_l1_vs_truth", "background_psnr_db", "background_ssim", "age_in_g
 
 
 class EvaluationCallback(keras.callbacks.Callback):
-    """Every `every_epochs` epochs, ages a fixed test set to every group with `model.generator_ema`
-    and writes the overall metrics (and the reconstruction L1) as `eval/<metric>` scalars.
+    """Every `every_epochs` epochs, measures the training model's inference network on a fixed test
+    set and writes the overall metrics as `eval/<metric>` scalars: an age transformer ages the
+    test faces to every group (face error against the exact truth, background, reconstruction
+    L1); a sampler draws samples from fixed noise (SWD against the test faces).
 
     Args:
         evaluation_set: an `EvaluationSet` (e.g. `synthetic_test_set(config.data, 32)`).
@@ -44,12 +46,15 @@ class EvaluationCallback(keras.callbacks.Callback):
         """The overall metrics of the current EMA generator (dict)."""
         import pandas as pd
 
-        generator = self.model.generator_ema
+        from ragan_tf.evaluation.evaluate import draw_samples, network_functions, sampler_summary
 
-        def aging_function(images, masks, groups):
-            return np.asarray(generator(images, masks, np.asarray(groups, np.int32), training=False))
-
-        rows, _, _ = evaluate_rows(aging_function, self.evaluation_set, self.scheme, self.metrics,
+        functions = network_functions(self.model.inference_model)
+        if functions.age_transformer is None:
+            samples = draw_samples(functions.sampler, functions.noise_dim, functions.conditional, self.scheme,
+                                   len(self.evaluation_set))
+            summary, _ = sampler_summary(samples, functions.conditional, self.evaluation_set, self.scheme)
+            return {"swd": float(summary.loc["overall" if functions.conditional else "all", "swd"])}
+        rows, _, _ = evaluate_rows(functions.age_transformer, self.evaluation_set, self.scheme, self.metrics,
                                 non_face_labels=self.non_face_labels, progress=False)
         summary = summarize(pd.DataFrame(rows), self.scheme)
         values = {key: float(summary.loc["overall", key]) for key in LOGGED if key in summary.columns}

@@ -20,9 +20,10 @@ class GridWriter(keras.callbacks.Callback):
     An age transformer: an aging grid of a fixed batch of test faces (input,
     then every age group). A sampler: a grid of samples from fixed noise (a
     conditional one: one column per age group, the same z along a row).
-    At the end of every epoch: `run_dir/samples/epoch_NNN.png`; every
+    At the end of every epoch: `run_dir/samples/epoch_NNN.png` (and, for a
+    network that is both, the sample grid as `epoch_NNN_samples.png`); every
     `every_steps` training steps (0 = never): an image summary in
-    `run_dir/logs/samples` for TensorBoard.
+    `run_dir/logs/samples` for TensorBoard (the first of the grids).
 
     Args:
         batch: a batch dict with `image`, `face_mask`, `age_group` (numpy).
@@ -42,16 +43,22 @@ class GridWriter(keras.callbacks.Callback):
         self._writer = None
         self._noise = None
 
-    def _grid(self, title):
+    def _grids(self, title):
+        """`{file suffix: picture}`: "" for the first contract's grid, "_samples" for a second."""
         tasks = tasks_of(self.model.inference_model)
+        grids = {}
         if tasks["age_transformer"] is not None:
-            return aging_grid(tasks["age_transformer"], self.batch["image"], self.batch["face_mask"],
-                              self.age_group_labels, source_groups=self.batch["age_group"], title=title)
+            grids[""] = aging_grid(tasks["age_transformer"], self.batch["image"], self.batch["face_mask"],
+                                   self.age_group_labels, source_groups=self.batch["age_group"], title=title)
         sampler = tasks["sampler"]
-        if self._noise is None:
-            count = SAMPLE_ROWS if sampler.conditional else SAMPLE_ROWS * SAMPLE_ROWS
-            self._noise = np.random.default_rng(self.seed).standard_normal((count, sampler.noise_dim)).astype("float32")
-        return sample_grid(sampler, self._noise, self.age_group_labels, title=title)
+        if sampler is not None:
+            if self._noise is None:
+                count = SAMPLE_ROWS if sampler.conditional else SAMPLE_ROWS * SAMPLE_ROWS
+                self._noise = np.random.default_rng(self.seed).standard_normal((count, sampler.noise_dim)).astype(
+                    "float32")
+            grids["_samples" if grids else ""] = sample_grid(sampler, self._noise, self.age_group_labels,
+                                                             title=f"{title}, samples")
+        return grids
 
     def on_train_batch_end(self, batch, logs=None):
         if not self.every_steps:
@@ -62,11 +69,11 @@ class GridWriter(keras.callbacks.Callback):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(str(self.run_dir / "logs" / "samples"))
         with self._writer.as_default():
-            tf.summary.image("grid", self._grid(f"step {step}")[None], step=step)
+            tf.summary.image("grid", self._grids(f"step {step}")[""][None], step=step)
 
     def on_epoch_end(self, epoch, logs=None):
-        save_png(self._grid(f"epoch {epoch + 1} (EMA generator)"),
-                 self.run_dir / "samples" / f"epoch_{epoch + 1:03d}.png")
+        for suffix, grid in self._grids(f"epoch {epoch + 1}").items():
+            save_png(grid, self.run_dir / "samples" / f"epoch_{epoch + 1:03d}{suffix}.png")
 
 
 class ResumeReport(keras.callbacks.Callback):
