@@ -1,7 +1,6 @@
 """Evaluation during training: the main metrics of the EMA generator in TensorBoard every N epochs."""
 
 import keras
-import numpy as np
 
 from ragan_tf.evaluation.evaluate import Metrics, evaluate_rows, summarize
 

@@ -26,7 +26,6 @@ import numpy as np
 from ragan_tf.config import ConfigError, config_from_dict, load_config
 from ragan_tf.data import synthetic_faces
 from ragan_tf.data.age_groups import get_scheme
-from ragan_tf.data.face_mask import face_mask_from_parsing
 from ragan_tf.evaluation.image_metrics import l1_error, masked_psnr, masked_ssim
 from ragan_tf.visualization import to_uint8
 
@@ -611,8 +610,6 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
     Returns:
         `{name: summary DataFrame}` for the model and each baseline (samplers: `<name>/sampler`).
     """
-    import pandas as pd
-
     from ragan_tf.models.registry import get_family
 
     functions, config = load_model_functions(model)
