@@ -23,6 +23,7 @@ from ragan_tf.data.normalization import image_to_model_range
 from ragan_tf.models import training_helpers as helpers
 from ragan_tf.models.gan import losses
 from ragan_tf.models.gan.gan import GAN
+from ragan_tf.models.network_config import networks_config, with_networks
 from ragan_tf.models.tasks import AgeTransformer
 
 PHASES = ("gan", "encoder")
@@ -57,17 +58,11 @@ class EncoderConditionalDCGANAger(AgeTransformer, keras.Model):
         return self.generator(self.encoder(image, training=training), target_age, training=training)
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"encoder": keras.saving.serialize_keras_object(self.encoder),
-                       "generator": keras.saving.serialize_keras_object(self.generator)})
-        return config
+        return {**super().get_config(), **networks_config(self, ("encoder", "generator"))}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        return cls(**config)
+        return cls(**with_networks(config, ("encoder", "generator")))
 
 
 @keras.saving.register_keras_serializable(package="ragan_tf.encoder_cdcgan")
@@ -86,6 +81,7 @@ class EncoderConditionalDCGAN(GAN):
         ema_decay, seed: as for `GAN`.
     """
 
+    NETWORKS = GAN.NETWORKS + ("encoder",)
     LOG_KEYS = GAN.LOG_KEYS + ("encoder_loss",)
     VALIDATION_LOG_KEYS = GAN.VALIDATION_LOG_KEYS + ("encoder_loss",)
 
@@ -152,16 +148,6 @@ class EncoderConditionalDCGAN(GAN):
         self.trackers.update({"encoder_loss": ops.mean(e_per_example)})
         return self.trackers.results(self.VALIDATION_LOG_KEYS)
 
-    def get_config(self):
-        config = super().get_config()
-        config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return super().from_config(config)
 
 
 class EncoderPhase(keras.callbacks.Callback):

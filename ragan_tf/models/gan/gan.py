@@ -19,6 +19,7 @@ from keras import ops
 from ragan_tf.data.normalization import image_to_model_range
 from ragan_tf.models import training_helpers as helpers
 from ragan_tf.models.gan import losses
+from ragan_tf.models.network_config import networks_config, with_networks
 
 
 @keras.saving.register_keras_serializable(package="ragan_tf.gan")
@@ -45,6 +46,7 @@ class GAN(keras.Model):
     ```
     """
 
+    NETWORKS = ("generator", "discriminator")
     LOG_KEYS = ("d_loss", "d_real", "d_fake", "g_loss")
     VALIDATION_LOG_KEYS = ("d_real", "d_fake", "g_loss")
 
@@ -153,8 +155,7 @@ class GAN(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update({
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            **networks_config(self, self.NETWORKS),
             "ema_decay": self.ema_decay,
             "seed": self.seed,
         })
@@ -162,7 +163,4 @@ class GAN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
-        return cls(**config)
+        return cls(**with_networks(config, cls.NETWORKS))

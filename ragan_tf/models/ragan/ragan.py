@@ -21,8 +21,10 @@ from keras import ops
 from ragan_tf.data.normalization import to_model_range
 from ragan_tf.models import training_helpers as helpers
 from ragan_tf.models.adversarial_losses import full_precision
+from ragan_tf.models.network_config import networks_config, with_networks
 from ragan_tf.models.ragan import losses
 
+NETWORKS = ("generator", "discriminator")
 TRAIN_LOG_KEYS = ("d_loss", "d_adv", "r1", "g_loss", "g_adv", "rec", "cyc")
 VALIDATION_LOG_KEYS = ("d_adv", "g_loss", "g_adv", "rec", "cyc")
 
@@ -237,8 +239,7 @@ class RAGAN(keras.Model):
         config = super().get_config()
         config.update(
             {
-                "generator": keras.saving.serialize_keras_object(self.generator),
-                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                **networks_config(self, NETWORKS),
                 "num_age_groups": self.num_age_groups,
                 "ema_decay": self.ema_decay,
                 "seed": self.seed,
@@ -248,10 +249,7 @@ class RAGAN(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
-        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
-        return cls(**config)
+        return cls(**with_networks(config, NETWORKS))
 
 
 class LambdaRecSchedule(keras.callbacks.Callback):
