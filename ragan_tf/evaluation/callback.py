@@ -6,7 +6,7 @@ from ragan_tf.evaluation.evaluate import Metrics, evaluate_rows, summarize
 
 #: Overall summary columns written as TensorBoard scalars (when present).
 LOGGED = ("face_l1_vs_truth", "background_psnr_db", "background_ssim", "age_in_group_share", "age_mae_to_anchor",
-          "identity_distance")
+          "identity_distance", "identity_verified")
 
 
 class EvaluationCallback(keras.callbacks.Callback):
@@ -55,7 +55,7 @@ class EvaluationCallback(keras.callbacks.Callback):
             return {"swd": float(summary.loc["overall" if functions.conditional else "all", "swd"])}
         rows, _, _ = evaluate_rows(functions.age_transformer, self.evaluation_set, self.scheme, self.metrics,
                                 non_face_labels=self.non_face_labels, progress=False)
-        summary = summarize(pd.DataFrame(rows), self.scheme)
+        summary = summarize(pd.DataFrame(rows), self.scheme, getattr(self.metrics.identity_embedder, "threshold", None))
         values = {key: float(summary.loc["overall", key]) for key in LOGGED if key in summary.columns}
         for key in ("reconstruction_l1", "reconstruction_psnr_db"):
             if key in summary.attrs:

@@ -5,7 +5,8 @@ Every block computes `(shortcut(x) + residual(x)) / sqrt(2)` with
     residual: norm -> LeakyReLU -> [up] -> conv 3x3 -> [down] -> norm -> LeakyReLU -> conv 3x3
     shortcut: [down] -> [conv 1x1 when the width changes] -> [up]
 
-Down is 2x2 average pooling, up is 2x nearest-neighbour upsampling. The
+Down is 2x2 average pooling, up is 2x nearest-neighbour upsampling
+(`upsampling="bilinear"` for bilinear). The
 first convolution keeps the input width when downsampling (StarGAN v2's
 `ResBlk`) and maps to `filters` otherwise (its `AdainResBlk`), so the
 convolutions at the higher resolution run on the narrower tensor. It has no
@@ -28,18 +29,22 @@ from ragan_tf.layers.conditional_batch_norm import ConditionalBatchNorm
 from ragan_tf.layers.normalization import make_normalization
 
 RESAMPLES = ("none", "down", "up")
+UPSAMPLINGS = ("nearest", "bilinear")
 
 
 class _PreActivationResidualBlock(keras.layers.Layer):
     """The structure shared by the residual blocks; subclasses choose the normalization."""
 
-    def __init__(self, filters, resample="none", negative_slope=0.2, **kwargs):
+    def __init__(self, filters, resample="none", negative_slope=0.2, upsampling="nearest", **kwargs):
         super().__init__(**kwargs)
         if resample not in RESAMPLES:
             raise ValueError(f"resample must be one of {RESAMPLES}, got {resample!r}.")
+        if upsampling not in UPSAMPLINGS:
+            raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {upsampling!r}.")
         self.filters = filters
         self.resample = resample
         self.negative_slope = negative_slope
+        self.upsampling = upsampling
         self.activation = keras.layers.LeakyReLU(negative_slope, dtype=self.dtype_policy, name="activation")
         self.downsample = None
         self.upsample = None
@@ -47,7 +52,7 @@ class _PreActivationResidualBlock(keras.layers.Layer):
             self.downsample = keras.layers.AveragePooling2D(2, dtype=self.dtype_policy, name="downsample")
         elif resample == "up":
             self.upsample = keras.layers.UpSampling2D(
-                2, interpolation="nearest", dtype=self.dtype_policy, name="upsample"
+                2, interpolation=upsampling, dtype=self.dtype_policy, name="upsample"
             )
 
     def _make_norm(self, name):
@@ -125,7 +130,8 @@ class _PreActivationResidualBlock(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"filters": self.filters, "resample": self.resample, "negative_slope": self.negative_slope}
+            {"filters": self.filters, "resample": self.resample, "negative_slope": self.negative_slope,
+             "upsampling": self.upsampling}
         )
         return config
 
@@ -185,6 +191,7 @@ class AdaINResidualBlock(_PreActivationResidualBlock):
         resample: `"none"`, `"down"` or `"up"`.
         negative_slope: slope of the LeakyReLU activations.
         epsilon: added to the instance variance.
+        upsampling: `"nearest"` or `"bilinear"` (with `resample="up"`).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Example:

@@ -31,6 +31,7 @@ class Decoder(keras.layers.Layer):
         max_channels: cap on the channels, as in the encoder.
         upsamples: number of upsampling blocks (the encoder's downsamples).
         bottleneck_blocks: number of AdaIN residual blocks at the bottleneck resolution.
+        upsampling: `"nearest"` (StarGAN v2's) or `"bilinear"` (ours: no 2**upsamples-pixel blocks).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Example:
@@ -40,18 +41,21 @@ class Decoder(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, base_channels=64, max_channels=512, upsamples=2, bottleneck_blocks=4, **kwargs):
+    def __init__(self, base_channels=64, max_channels=512, upsamples=2, bottleneck_blocks=4, upsampling="nearest",
+                 **kwargs):
         super().__init__(**kwargs)
         self.base_channels = base_channels
         self.max_channels = max_channels
         self.upsamples = upsamples
         self.bottleneck_blocks = bottleneck_blocks
+        self.upsampling = upsampling
         channels = encoder_channels(base_channels, max_channels, upsamples)
         self.blocks = [
             AdaINResidualBlock(channels[-1], dtype=self.dtype_policy, name=f"adain_block_{i}")
             for i in range(bottleneck_blocks)
         ] + [
-            AdaINResidualBlock(channels[level], resample="up", dtype=self.dtype_policy, name=f"up_block_{i}")
+            AdaINResidualBlock(channels[level], resample="up", upsampling=upsampling, dtype=self.dtype_policy,
+                               name=f"up_block_{i}")
             for i, level in enumerate(reversed(range(upsamples)))
         ]
         self.activation = keras.layers.LeakyReLU(0.2, dtype=self.dtype_policy, name="activation")
@@ -80,6 +84,7 @@ class Decoder(keras.layers.Layer):
                 "max_channels": self.max_channels,
                 "upsamples": self.upsamples,
                 "bottleneck_blocks": self.bottleneck_blocks,
+                "upsampling": self.upsampling,
             }
         )
         return config

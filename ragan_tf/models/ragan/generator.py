@@ -37,6 +37,7 @@ class Generator(AgeTransformer, keras.Model):
             (before its upsampling blocks).
         sync_batch_norm: compute the age modulator's batch statistics across
             the replicas of a distribution strategy.
+        decoder_upsampling: `"nearest"` or `"bilinear"` upsampling in the decoder.
         **kwargs: other `keras.Model` arguments (`name`, `dtype`).
 
     Example:
@@ -61,6 +62,7 @@ class Generator(AgeTransformer, keras.Model):
         age_code_dim=256,
         decoder_blocks=4,
         sync_batch_norm=False,
+        decoder_upsampling="nearest",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -81,6 +83,7 @@ class Generator(AgeTransformer, keras.Model):
         self.age_code_dim = age_code_dim
         self.decoder_blocks = decoder_blocks
         self.sync_batch_norm = sync_batch_norm
+        self.decoder_upsampling = decoder_upsampling
 
         self.identity_encoder = IdentityEncoder(
             base_channels,
@@ -104,6 +107,7 @@ class Generator(AgeTransformer, keras.Model):
             max_channels,
             upsamples=encoder_downsamples,
             bottleneck_blocks=decoder_blocks,
+            upsampling=decoder_upsampling,
             dtype=self.dtype_policy,
             name="decoder",
         )
@@ -143,6 +147,7 @@ class Generator(AgeTransformer, keras.Model):
                 "age_code_dim": self.age_code_dim,
                 "decoder_blocks": self.decoder_blocks,
                 "sync_batch_norm": self.sync_batch_norm,
+                "decoder_upsampling": self.decoder_upsampling,
             }
         )
         return config

@@ -9,6 +9,11 @@ x_rec = G(x, y) and x_cyc = G(x', y):
 - generator: lambda_adv softplus(-D(x', y')) + lambda_rec |x_rec - x|_1
   + lambda_cyc |x_cyc - x|_1.
 
+Optional (ours, off in the paper-faithful configs): with an auxiliary age
+classifier C on the discriminator's trunk, lambda_age_cls CE(C(x), y) joins
+the discriminator's loss and lambda_age_cls CE(C(x'), y') the generator's
+(StarGAN's domain classification loss).
+
 Every term is returned PER EXAMPLE (shape [B]). The caller reduces them, so
 that the scaling under `tf.distribute` (sum over the replica's examples
 divided by the GLOBAL batch size) is written once, in the train step, and is
@@ -17,6 +22,7 @@ return `(per_example_total, terms)` where `terms` maps names to the batch
 means of the individual terms, for logging.
 """
 
+import keras
 from keras import ops
 
 from ragan_tf.models.adversarial_losses import (  # noqa: F401  (part of the RAGAN objective)
@@ -45,7 +51,15 @@ def r1_penalty(real_logit_gradients):
     return ops.sum(ops.reshape(squared, (ops.shape(squared)[0], -1)), axis=1)
 
 
-def compute_discriminator_loss(real_logits, fake_logits, r1, r1_gamma=1.0):
+def age_classification_loss(age_logits, age_groups):
+    """Cross-entropy of age-group classification logits [B, G] against int groups [B], per example [B]."""
+    return keras.losses.sparse_categorical_crossentropy(
+        ops.cast(age_groups, "int32"), full_precision(age_logits), from_logits=True
+    )
+
+
+def compute_discriminator_loss(real_logits, fake_logits, r1, r1_gamma=1.0, real_age_logits=None, age_groups=None,
+                               lambda_age_cls=0.0):
     """The discriminator's objective.
 
     Args:
@@ -53,14 +67,22 @@ def compute_discriminator_loss(real_logits, fake_logits, r1, r1_gamma=1.0):
         fake_logits: D(x', y') on detached generated faces, [B].
         r1: `r1_penalty` of the real logits, [B].
         r1_gamma: R1 weight; the penalty enters as (r1_gamma / 2) * R1.
+        real_age_logits: the auxiliary classifier's logits C(x) [B, G], or None (the paper).
+        age_groups: y, [B] (with `real_age_logits`).
+        lambda_age_cls: weight of CE(C(x), y).
 
     Returns:
-        `(per_example_loss [B], {"d_adv": mean adversarial term, "r1": mean R1})`.
+        `(per_example_loss [B], {"d_adv": mean adversarial term, "r1": mean R1[, "d_cls": mean CE]})`.
     """
     adversarial = real_adversarial_loss(real_logits) + fake_adversarial_loss(fake_logits)
     r1 = full_precision(r1)
     per_example = adversarial + (0.5 * r1_gamma) * r1
-    return per_example, {"d_adv": ops.mean(adversarial), "r1": ops.mean(r1)}
+    terms = {"d_adv": ops.mean(adversarial), "r1": ops.mean(r1)}
+    if real_age_logits is not None:
+        classification = age_classification_loss(real_age_logits, age_groups)
+        per_example = per_example + lambda_age_cls * classification
+        terms["d_cls"] = ops.mean(classification)
+    return per_example, terms
 
 
 def compute_generator_loss(
@@ -71,6 +93,9 @@ def compute_generator_loss(
     lambda_adv=1.0,
     lambda_rec=10.0,
     lambda_cyc=1.0,
+    fake_age_logits=None,
+    target_age_groups=None,
+    lambda_age_cls=0.0,
 ):
     """The generator's objective.
 
@@ -81,9 +106,12 @@ def compute_generator_loss(
         cycled_images: x_cyc = G(x', y), [B, H, W, 3].
         lambda_adv, lambda_rec, lambda_cyc: term weights (floats or scalar
             tensors; `lambda_rec` is scheduled during training).
+        fake_age_logits: the auxiliary classifier's logits C(x') [B, G], or None (the paper).
+        target_age_groups: y', [B] (with `fake_age_logits`).
+        lambda_age_cls: weight of CE(C(x'), y').
 
     Returns:
-        `(per_example_loss [B], {"g_adv": ..., "rec": ..., "cyc": ...})`
+        `(per_example_loss [B], {"g_adv": ..., "rec": ..., "cyc": ...[, "g_cls": ...]})`
         with the batch means of the unweighted terms.
     """
     adversarial = generator_adversarial_loss(fake_logits)
@@ -95,4 +123,8 @@ def compute_generator_loss(
         + ops.cast(lambda_cyc, adversarial.dtype) * cycle
     )
     terms = {"g_adv": ops.mean(adversarial), "rec": ops.mean(reconstruction), "cyc": ops.mean(cycle)}
+    if fake_age_logits is not None:
+        classification = age_classification_loss(fake_age_logits, target_age_groups)
+        per_example = per_example + ops.cast(lambda_age_cls, adversarial.dtype) * classification
+        terms["g_cls"] = ops.mean(classification)
     return per_example, terms

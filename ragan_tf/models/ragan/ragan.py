@@ -9,6 +9,10 @@ drawn uniformly among the other groups:
    lambda_adv softplus(-D(x', y')) + lambda_rec |x_rec - x| + lambda_cyc |x_cyc - x|;
 3. EMA generator: ema <- decay * ema + (1 - decay) * G.
 
+With a discriminator built with an auxiliary age classifier C (ours, off
+in the paper-faithful configs), D also minimises lambda_age_cls CE(C(x), y)
+and G lambda_age_cls CE(C(x'), y').
+
 Distribution: Keras 3 sums the gradients of a custom train step across
 replicas, so each replica's loss is the sum of its per-example losses
 divided by the GLOBAL batch size (`training_helpers.global_mean`).
@@ -26,6 +30,7 @@ from ragan_tf.models.ragan import losses
 
 NETWORKS = ("generator", "discriminator")
 TRAIN_LOG_KEYS = ("d_loss", "d_adv", "r1", "g_loss", "g_adv", "rec", "cyc")
+AGE_CLASSIFIER_LOG_KEYS = ("d_cls", "g_cls")
 VALIDATION_LOG_KEYS = ("d_adv", "g_loss", "g_adv", "rec", "cyc")
 
 
@@ -91,7 +96,9 @@ class RAGAN(keras.Model):
         self.target_seed_generator = keras.random.SeedGenerator(seed, name="target_age_seed")
         self.generator_optimizer = None
         self.discriminator_optimizer = None
-        self.trackers = helpers.LossTrackers(TRAIN_LOG_KEYS)
+        self.uses_age_classifier = getattr(discriminator, "age_classifier", None) is not None
+        self.trackers = helpers.LossTrackers(TRAIN_LOG_KEYS + (AGE_CLASSIFIER_LOG_KEYS if self.uses_age_classifier else ()))
+        self.lambda_age_cls = 0.0
         self.built = True
 
     def compile(
@@ -102,12 +109,14 @@ class RAGAN(keras.Model):
         lambda_rec=10.0,
         lambda_cyc=1.0,
         r1_gamma=1.0,
+        lambda_age_cls=1.0,
         **kwargs,
     ):
         """Sets the optimizers and loss weights, and builds the optimizers.
 
         `lambda_rec` is the initial reconstruction weight (see
-        `LambdaRecSchedule`). Other keyword arguments (`jit_compile`,
+        `LambdaRecSchedule`). `lambda_age_cls` weighs the auxiliary age
+        classification terms when the discriminator has the classifier. Other keyword arguments (`jit_compile`,
         `steps_per_execution`, `run_eagerly`) go to `keras.Model.compile`.
         """
         super().compile(optimizer=None, **kwargs)
@@ -118,6 +127,7 @@ class RAGAN(keras.Model):
         self.lambda_rec.assign(lambda_rec)
         self.lambda_cyc = lambda_cyc
         self.r1_gamma = r1_gamma
+        self.lambda_age_cls = lambda_age_cls
         self.build_optimizers()
 
     def build_optimizers(self):
@@ -169,6 +179,12 @@ class RAGAN(keras.Model):
         image, face_mask = to_model_range(data["image"], data["face_mask"])
         return image, face_mask, age_groups, target_age_groups
 
+    def _discriminate(self, images, age_groups, training):
+        """`(D(images, age_groups), C(images) or None)`: the logits, and the auxiliary classifier's."""
+        if self.uses_age_classifier:
+            return self.discriminator.logits_and_age_logits(images, age_groups, training=training)
+        return self.discriminator(images, age_groups, training=training), None
+
     def train_step(self, data):
         images, face_masks, age_groups, target_age_groups = self._unpack(data)
 
@@ -179,11 +195,13 @@ class RAGAN(keras.Model):
         with tf.GradientTape() as tape:
             with tf.GradientTape() as r1_tape:
                 r1_tape.watch(images)
-                real_logits = self.discriminator(images, age_groups, training=True)
+                real_logits, real_age_logits = self._discriminate(images, age_groups, training=True)
                 real_logit_sum = ops.sum(full_precision(real_logits)) * r1_scale
             r1 = losses.r1_penalty(r1_tape.gradient(real_logit_sum, images) / r1_scale)
-            fake_logits = self.discriminator(aged_images, target_age_groups, training=True)
-            d_per_example, d_terms = losses.compute_discriminator_loss(real_logits, fake_logits, r1, self.r1_gamma)
+            fake_logits, _ = self._discriminate(aged_images, target_age_groups, training=True)
+            d_per_example, d_terms = losses.compute_discriminator_loss(
+                real_logits, fake_logits, r1, self.r1_gamma, real_age_logits, age_groups, self.lambda_age_cls
+            )
             d_loss = helpers.global_mean(d_per_example)
             scaled_d_loss = self.discriminator_optimizer.scale_loss(d_loss)
         d_variables = self.discriminator.trainable_variables
@@ -194,7 +212,7 @@ class RAGAN(keras.Model):
             aged_images = self.generator(images, face_masks, target_age_groups, training=True)
             reconstructed_images = self.generator(images, face_masks, age_groups, training=True)
             cycled_images = self.generator(aged_images, face_masks, age_groups, training=True)
-            fake_logits = self.discriminator(aged_images, target_age_groups, training=True)
+            fake_logits, fake_age_logits = self._discriminate(aged_images, target_age_groups, training=True)
             g_per_example, g_terms = losses.compute_generator_loss(
                 fake_logits,
                 images,
@@ -203,6 +221,9 @@ class RAGAN(keras.Model):
                 self.lambda_adv,
                 self.lambda_rec,
                 self.lambda_cyc,
+                fake_age_logits,
+                target_age_groups,
+                self.lambda_age_cls,
             )
             g_loss = helpers.global_mean(g_per_example)
             scaled_g_loss = self.generator_optimizer.scale_loss(g_loss)

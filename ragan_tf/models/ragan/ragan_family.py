@@ -9,6 +9,7 @@ lambda_cyc 1. R1 weight and EMA are peers' values (docs/REPRODUCTION.md).
 import dataclasses
 
 from ragan_tf.config import ConfigError
+from ragan_tf.layers.residual_blocks import UPSAMPLINGS
 from ragan_tf.models import training_helpers
 from ragan_tf.models.ragan.discriminator import Discriminator
 from ragan_tf.models.ragan.generator import Generator
@@ -31,14 +32,24 @@ class RAGANConfig:
     discriminator_base_channels: int = 64
     discriminator_max_channels: int = 512
     sync_batch_norm: bool = False
+    # Ours ("nearest" = StarGAN v2's): the decoder's upsampling.
+    decoder_upsampling: str = "nearest"
     lambda_adv: float = 1.0
     lambda_rec: float = 10.0
     lambda_rec_late: float = 1.0
     lambda_rec_switch_epoch: int = 10
     lambda_cyc: float = 1.0
     r1_gamma: float = 1.0
+    # Ours (0 = the paper): weight of an auxiliary age classifier on D's trunk (StarGAN's
+    # domain classification loss) in both D's and G's objectives.
+    lambda_age_cls: float = 0.0
 
     def validate(self, experiment):
+        if self.decoder_upsampling not in UPSAMPLINGS:
+            raise ConfigError(f"model.decoder_upsampling must be one of {', '.join(UPSAMPLINGS)}, "
+                              f"got {self.decoder_upsampling!r}.")
+        if self.lambda_age_cls < 0:
+            raise ConfigError(f"model.lambda_age_cls must be >= 0 (0 = off, the paper), got {self.lambda_age_cls}.")
         if experiment.data.num_age_groups < 2:
             raise ConfigError(f"model.type ragan needs at least 2 age groups; data.age_groups "
                               f"{experiment.data.age_groups!r} has {experiment.data.num_age_groups}.")
@@ -58,6 +69,7 @@ def build_generator(config):
         age_code_dim=model.age_code_dim,
         decoder_blocks=model.decoder_blocks,
         sync_batch_norm=model.sync_batch_norm,
+        decoder_upsampling=model.decoder_upsampling,
         name="generator",
     )
 
@@ -69,6 +81,7 @@ def build_discriminator(config):
         num_age_groups=config.data.num_age_groups,
         base_channels=config.model.discriminator_base_channels,
         max_channels=config.model.discriminator_max_channels,
+        age_classifier=config.model.lambda_age_cls > 0,
         name="discriminator",
     )
 
@@ -88,6 +101,7 @@ def build_training_model(config):
         lambda_rec=config.model.lambda_rec,
         lambda_cyc=config.model.lambda_cyc,
         r1_gamma=config.model.r1_gamma,
+        lambda_age_cls=config.model.lambda_age_cls,
         jit_compile=config.training.jit_compile,
         steps_per_execution=config.training.steps_per_execution,
     )
