@@ -109,8 +109,20 @@ def train_command(args):
     out.mkdir(parents=True)
     callback = _curve_callback(metrics, synthetic_test_set(config.data, args.faces), get_scheme(config.data.age_groups),
                                config, out / "curve.csv")
-    train(config, verbose=2, extra_callbacks=[callback])
+    model, _ = train(config, verbose=2, extra_callbacks=[callback])
     print(f"wrote {out / 'curve.csv'}")
+    if getattr(model, "generator", None) is not None and model.generator is not model.inference_model:
+        # The EMA question: the same figures for the raw (non-averaged) generator at the end.
+        class Raw:
+            inference_model = model.generator
+            train_step_count = model.train_step_count
+
+        callback.evaluator.set_model(Raw())
+        values = callback.evaluator.evaluate_now()
+        print("raw generator (no EMA) at the end: " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
+        import json
+
+        (out / "raw_generator.json").write_text(json.dumps(values, indent=1))
 
 
 def _curves(runs):

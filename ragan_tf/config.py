@@ -8,6 +8,7 @@ written next to each run's outputs (`save_config`) so a run can be repeated.
 """
 
 import dataclasses
+import re
 import typing
 from pathlib import Path
 
@@ -140,6 +141,9 @@ class ExperimentConfig:
 STRATEGIES = ("default", "mirrored", "tpu", "multi_worker")
 
 
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _coerce(value, field_type, key):
     """Checks `value` against a field's type hint; ints are accepted for floats."""
     origin = typing.get_origin(field_type)
@@ -153,6 +157,8 @@ def _coerce(value, field_type, key):
         return [_coerce(item, item_type, f"{key}[{i}]") for i, item in enumerate(value)]
     if field_type is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if field_type is float and isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads `3e-4` (no dot) as a string
     if field_type is int and isinstance(value, bool):
         raise ConfigError(f"{key} must be int, got {value!r}.")
     if not isinstance(value, field_type):

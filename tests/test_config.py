@@ -20,6 +20,17 @@ def test_yaml_and_overrides_apply_in_order(tmp_path):
     assert config.model.base_channels == 8
 
 
+def test_scientific_notation_without_a_dot_is_a_float(tmp_path):
+    # PyYAML (YAML 1.1) reads `3e-4` as the string "3e-4"; a float field takes it as 0.0003.
+    path = write(tmp_path, "training:\n  learning_rate: 3e-4\n")
+    assert load_config(path).training.learning_rate == pytest.approx(3e-4)
+    assert load_config(None, ["training.learning_rate=2E-5"]).training.learning_rate == pytest.approx(2e-5)
+    with pytest.raises(ConfigError, match="training.learning_rate must be float"):
+        load_config(None, ["training.learning_rate=fast"])
+    with pytest.raises(ConfigError, match="training.batch_size must be int"):
+        load_config(None, ["training.batch_size=1e3"])
+
+
 def test_resolved_config_round_trips(tmp_path):
     config = load_config(None, ["data.age_groups=age_cgan", "runtime.run_dir=somewhere"])
     save_config(config, tmp_path / "run" / "config.yaml")

@@ -22,10 +22,10 @@ GROUPS = np.array([0, 1, 2, 1], "int32")
 
 def test_paper_defaults_leave_every_option_off():
     config = RAGANConfig()
-    assert (config.lambda_age_cls, config.decoder_upsampling) == (0.0, "nearest")
-    for pipeline in ("ragan_ffhq_aging_256", "ragan_synthetic_256"):
+    assert (config.lambda_age_cls, config.decoder_upsampling, config.paste_background) == (0.0, "nearest", False)
+    for pipeline in ("ragan_ffhq_aging_256", "ragan_synthetic_256", "ragan_synthetic_64"):
         model = load_config(f"{__file__.rsplit('/tests/', 1)[0]}/pipelines/{pipeline}.yaml").model
-        assert (model.lambda_age_cls, model.decoder_upsampling) == (0.0, "nearest"), pipeline
+        assert (model.lambda_age_cls, model.decoder_upsampling, model.paste_background) == (0.0, "nearest", False), pipeline
 
 
 # ------------------------------------------------------------ auxiliary age classifier
@@ -157,3 +157,23 @@ def test_networks_without_the_new_keys_still_load():
     block_config = AdaINResidualBlock(8, resample="up").get_config()
     del block_config["upsampling"]
     assert AdaINResidualBlock.from_config(block_config).upsampling == "nearest"
+
+
+# ------------------------------------------------------------ background paste
+def test_paste_background_keeps_the_input_outside_the_mask_and_the_face_inside():
+    masks = np.zeros((4, IMAGE_SIZE, IMAGE_SIZE, 1), "float32")
+    masks[:, 4:12, 4:12] = 1.0
+    kwargs = dict(base_channels=8, max_channels=16, encoder_downsamples=1, encoder_residual_blocks=0,
+                  modulator_downsamples=1, age_code_dim=8, decoder_blocks=0)
+    plain = Generator(IMAGE_SIZE, NUM_AGE_GROUPS, **kwargs)
+    pasted = Generator(IMAGE_SIZE, NUM_AGE_GROUPS, paste_background=True, **kwargs)
+    pasted.set_weights(plain.get_weights())
+    plain_output, pasted_output = (np.asarray(g(IMAGES, masks, GROUPS)) for g in (plain, pasted))
+    outside = masks[..., 0] == 0
+    np.testing.assert_array_equal(pasted_output[outside], IMAGES[outside])
+    np.testing.assert_array_equal(pasted_output[~outside], plain_output[~outside])
+    assert np.abs(plain_output[outside] - IMAGES[outside]).mean() > 1e-2  # the paper's output is not a copy
+    assert Generator.from_config(pasted.get_config()).paste_background
+    config = load_config(overrides=["data.image_size=32", "model.base_channels=8", "model.max_channels=16",
+                                    "model.paste_background=true"])
+    assert build_generator(config).paste_background

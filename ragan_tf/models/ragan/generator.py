@@ -1,6 +1,7 @@
 """RAGAN's generator G = Dec(Enc(x, mask), AM(f_id, y')) (paper Fig. 2)."""
 
 import keras
+from keras import ops
 
 from ragan_tf.models.ragan.age_modulator import AgeModulator
 from ragan_tf.models.ragan.decoder import Decoder
@@ -38,6 +39,9 @@ class Generator(AgeTransformer, keras.Model):
         sync_batch_norm: compute the age modulator's batch statistics across
             the replicas of a distribution strategy.
         decoder_upsampling: `"nearest"` or `"bilinear"` upsampling in the decoder.
+        paste_background: ours, not the paper's: replace the output outside the
+            face mask by the input's pixels (`mask * G + (1 - mask) * x`), so
+            the background is kept exactly instead of through the feature-flow.
         **kwargs: other `keras.Model` arguments (`name`, `dtype`).
 
     Example:
@@ -63,6 +67,7 @@ class Generator(AgeTransformer, keras.Model):
         decoder_blocks=4,
         sync_batch_norm=False,
         decoder_upsampling="nearest",
+        paste_background=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -84,6 +89,7 @@ class Generator(AgeTransformer, keras.Model):
         self.decoder_blocks = decoder_blocks
         self.sync_batch_norm = sync_batch_norm
         self.decoder_upsampling = decoder_upsampling
+        self.paste_background = paste_background
 
         self.identity_encoder = IdentityEncoder(
             base_channels,
@@ -126,7 +132,11 @@ class Generator(AgeTransformer, keras.Model):
     def call(self, image, face_mask, target_age, training=None):
         identity_features, image_features = self.identity_encoder(image, face_mask, training=training)
         age_code = self.age_modulator(identity_features, target_age, training=training)
-        return self.decoder(identity_features, age_code, image_features, face_mask, training=training)
+        output = self.decoder(identity_features, age_code, image_features, face_mask, training=training)
+        if not self.paste_background:
+            return output
+        mask = ops.cast(face_mask, output.dtype)
+        return mask * output + (1.0 - mask) * ops.cast(image, output.dtype)
 
     def age_code(self, image, face_mask, target_age, training=None):
         """The age code f_aw [B, age_code_dim] that the decoder would receive."""
@@ -148,6 +158,7 @@ class Generator(AgeTransformer, keras.Model):
                 "decoder_blocks": self.decoder_blocks,
                 "sync_batch_norm": self.sync_batch_norm,
                 "decoder_upsampling": self.decoder_upsampling,
+                "paste_background": self.paste_background,
             }
         )
         return config

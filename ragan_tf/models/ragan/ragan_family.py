@@ -34,6 +34,8 @@ class RAGANConfig:
     sync_batch_norm: bool = False
     # Ours ("nearest" = StarGAN v2's): the decoder's upsampling.
     decoder_upsampling: str = "nearest"
+    # Ours (false = the paper's feature-flow only): paste the input's pixels outside the face mask.
+    paste_background: bool = False
     lambda_adv: float = 1.0
     lambda_rec: float = 10.0
     lambda_rec_late: float = 1.0
@@ -70,6 +72,7 @@ def build_generator(config):
         decoder_blocks=model.decoder_blocks,
         sync_batch_norm=model.sync_batch_norm,
         decoder_upsampling=model.decoder_upsampling,
+        paste_background=model.paste_background,
         name="generator",
     )
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Issue 11's ablation: the same 500-step budget (batch 8, 64 px, the paper-faithful narrow RAGAN
+# of pipelines/ragan_synthetic_64.yaml, the quick start before this study),
+# each change added to the previous one, then a reconstruction-only diagnostic; the baseline
+# itself runs 2,000 steps (its learning curve).
+# Run alone on idle cores (a run is ~9 minutes on this 2-core CPU); results in
+# checkpoints/convergence/<name>/curve.csv, table and plot with ragan_convergence.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIPELINE=pipelines/ragan_synthetic_64.yaml
+run() {
+  local name=$1; shift
+  python benchmarks/ragan_convergence.py train "$PIPELINE" --steps "${STEPS:-500}" --eval-every 250 \
+    --out "checkpoints/convergence/$name" "$@" > "checkpoints/convergence/$name.log" 2>&1
+  echo "$name done: $(tail -1 "checkpoints/convergence/$name/curve.csv")"
+}
+mkdir -p checkpoints/convergence
+BALANCE=(--set data.balance_age_groups=true)
+CLASSIFIER=("${BALANCE[@]}" --set model.lambda_age_cls=1.0)
+RATE=("${CLASSIFIER[@]}" --set training.learning_rate=0.0003)
+BILINEAR=("${RATE[@]}" --set model.decoder_upsampling=bilinear)
+case "${1:-all}" in
+  baseline) STEPS=2000; run baseline ;;
+  balance) run a1_balance "${BALANCE[@]}" ;;
+  classifier) run a2_age_classifier "${CLASSIFIER[@]}" ;;
+  rate) run a3_learning_rate "${RATE[@]}" ;;
+  bilinear) run a4_bilinear "${BILINEAR[@]}" ;;
+  reconstruction) run d1_reconstruction_only --set model.lambda_adv=0.0 ;;
+  all)
+    for step in baseline balance classifier rate bilinear reconstruction; do "$0" "$step"; done ;;
+  *) echo "usage: $0 [baseline|balance|classifier|rate|bilinear|reconstruction|all]" >&2; exit 2 ;;
+esac
