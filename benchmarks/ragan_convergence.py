@@ -17,6 +17,7 @@ alone (fit's validation and grids included, these evaluations excluded).
         --set model.lambda_age_cls=1.0 --steps 1000 --out checkpoints/convergence/age_cls
     python benchmarks/ragan_convergence.py plot checkpoints/convergence/* --out docs/images/ragan_curves.png
     python benchmarks/ragan_convergence.py table checkpoints/convergence/* --steps 1000 2000 6000 20000
+    python benchmarks/ragan_convergence.py reference pipelines/ragan_synthetic_64.yaml   # ceilings
 
 Each run folder gets `curve.csv` (one row per evaluation) besides the usual
 run files; `plot` draws every run's curves against steps and against
@@ -125,6 +126,39 @@ def train_command(args):
         (out / "raw_generator.json").write_text(json.dumps(values, indent=1))
 
 
+def reference_command(args):
+    """The same figures for the exact aged renders (each figure's ceiling) and for output = input."""
+    import numpy as np
+    import pandas as pd
+
+    from ragan_tf.config import load_config
+    from ragan_tf.data import synthetic_faces
+    from ragan_tf.data.age_groups import get_scheme
+    from ragan_tf.evaluation.evaluate import (evaluate_rows, identity_function, markdown_table, summarize,
+                                              synthetic_metrics, synthetic_test_set)
+
+    config = load_config(args.pipeline)
+    scheme = get_scheme(config.data.age_groups)
+    metrics = synthetic_metrics(config.data, verbose=True)
+    evaluation_set = synthetic_test_set(config.data, args.faces)
+    identity_of = {image.tobytes(): int(identity) for image, identity in zip(evaluation_set.images,
+                                                                               evaluation_set.identities)}
+
+    def exact_truth(images, masks, groups):
+        renders, _ = synthetic_faces.render_faces(
+            [identity_of[image.tobytes()] for image in images], [float(scheme.anchor_ages[g]) for g in groups],
+            config.data.image_size, evaluation_set.seed, config.data.non_face_labels)
+        return renders.astype(np.float32) / 127.5 - 1.0
+
+    rows = {}
+    for name, function in (("exact truth", exact_truth), ("identity (output = input)", identity_function)):
+        frame, _, _ = evaluate_rows(function, evaluation_set, scheme, metrics, non_face_labels=config.data.non_face_labels,
+                                    progress=False)
+        summary = summarize(pd.DataFrame(frame), scheme, metrics.identity_embedder.threshold)
+        rows[name] = {key: summary.loc["overall", key] for key, *_ in FIGURES if key in summary.columns}
+    print(markdown_table(pd.DataFrame(rows).T))
+
+
 def _curves(runs):
     import pandas as pd
 
@@ -191,6 +225,10 @@ def main():
     run.add_argument("--faces", type=int, default=48, help="test faces, each aged to every group")
     run.add_argument("--out", required=True, help="run folder (deleted first if it exists)")
     run.set_defaults(function=train_command)
+    reference = commands.add_parser("reference", help="the figures of the exact truth and of output = input")
+    reference.add_argument("pipeline")
+    reference.add_argument("--faces", type=int, default=48)
+    reference.set_defaults(function=reference_command)
     plot = commands.add_parser("plot", help="draw the curves of run folders")
     plot.add_argument("runs", nargs="+")
     plot.add_argument("--out", required=True)

@@ -148,6 +148,26 @@ def test_evaluation_callback_writes_tensorboard_scalars(tiny_run, tmp_path, test
     assert list((tmp_path / "eval").glob("events.out.tfevents.*"))
 
 
+def test_evaluation_callback_reports_identity_kept_at_the_embedders_threshold(tmp_path, test_set):
+    # The identity function keeps every face: identity kept must be 1 under any positive threshold.
+    metrics = Metrics(age_estimator=SourceAgeEstimator(test_set), identity_embedder=MeanColourEmbedder())
+
+    from ragan_tf.models.tasks import AgeTransformer
+
+    class IdentityTransformer(AgeTransformer):
+        def __call__(self, image, face_mask, target_age, training=False):
+            return image
+
+    class Holder:
+        inference_model = IdentityTransformer()
+
+    callback = EvaluationCallback(test_set, SCHEME, tmp_path, every_epochs=1, metrics=metrics)
+    callback.set_model(Holder())
+    values = callback.evaluate_now()
+    assert values["identity_verified"] == 1.0 and values["identity_distance"] == 0.0
+    assert values["age_in_group_share"] == 0.0
+
+
 def test_evaluation_callback_measures_a_sampler_by_swd(tmp_path, test_set):
     from ragan_tf.config import load_config
     from ragan_tf.models.registry import get_family
