@@ -25,6 +25,7 @@ training minutes, with the issue's targets as dashed lines.
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -61,8 +62,7 @@ def _curve_callback(metrics, evaluation_set, scheme, config, path):
 
         def _measure(self):
             paused = time.perf_counter()
-            self.evaluator.set_model(self.model)
-            values = self.evaluator.evaluate_now()
+            values = self.evaluator.evaluate_network(self.model.inference_model)
             row = {"step": int(self.model.train_step_count.numpy()), "train_seconds": paused - self.start - self.excluded,
                    **values}
             self.rows.append(row)
@@ -114,15 +114,8 @@ def train_command(args):
     print(f"wrote {out / 'curve.csv'}")
     if getattr(model, "generator", None) is not None and model.generator is not model.inference_model:
         # The EMA question: the same figures for the raw (non-averaged) generator at the end.
-        class Raw:
-            inference_model = model.generator
-            train_step_count = model.train_step_count
-
-        callback.evaluator.set_model(Raw())
-        values = callback.evaluator.evaluate_now()
+        values = callback.evaluator.evaluate_network(model.generator)
         print("raw generator (no EMA) at the end: " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()))
-        import json
-
         (out / "raw_generator.json").write_text(json.dumps(values, indent=1))
 
 

@@ -119,10 +119,10 @@ def heads(args):
     truth = scheme.group_of(evaluation_set.ages)
     discriminator = model.discriminator
     logits = np.asarray(discriminator.all_logits(images, training=False))
+    own = np.eye(scheme.num_groups, dtype=bool)[truth]
     print(f"{args.run}: {len(truth)} real test faces, chance {1 / scheme.num_groups:.1%}")
     print(f"  real/fake heads: own group's head highest for {np.mean(np.argmax(logits, 1) == truth):.1%}; "
-          f"mean own-head logit {np.mean(logits[np.arange(len(truth)), truth]):.2f} vs other heads "
-          f"{np.mean(np.where(np.eye(scheme.num_groups)[truth] > 0, np.nan, logits)[~np.eye(scheme.num_groups, dtype=bool)[truth]]):.2f}")
+          f"mean own-head logit {logits[own].mean():.2f} vs other heads {logits[~own].mean():.2f}")
     if getattr(discriminator, "age_classifier", None) is not None:
         _, age_logits = discriminator.logits_and_age_logits(images, truth, training=False)
         predicted = np.argmax(np.asarray(age_logits), axis=1)
@@ -132,7 +132,6 @@ def heads(args):
 
 def paths(args):
     import numpy as np
-    from keras import ops
 
     from ragan_tf.data.age_groups import get_scheme
     from ragan_tf.visualization import to_uint8
@@ -145,13 +144,10 @@ def paths(args):
     decoder = generator.decoder
     identity_features, image_features = generator.identity_encoder(images, masks, training=False)
     age_code = generator.age_modulator(identity_features, targets, training=False)
-    face_features = identity_features
-    for block in decoder.blocks:
-        face_features = block(face_features, age_code, training=False)
+    face_features = decoder.face_features(identity_features, age_code, training=False)
 
     def render(face, background):
-        features = masks * face + (1.0 - masks) * background
-        return to_uint8(np.asarray(ops.tanh(decoder.to_rgb(decoder.activation(features)))))
+        return to_uint8(np.asarray(decoder.recombine(face, background, masks)))
 
     full = render(face_features, image_features)
     face, outside = masks[..., 0] > 0.5, masks[..., 0] <= 0.5

@@ -42,12 +42,16 @@ class EvaluationCallback(keras.callbacks.Callback):
         self._writer = None
 
     def evaluate_now(self):
-        """The overall metrics of the current EMA generator (dict)."""
+        """The overall metrics of the training model's inference network now (dict)."""
+        return self.evaluate_network(self.model.inference_model)
+
+    def evaluate_network(self, network):
+        """The overall metrics of any inference network (an age transformer or a sampler), dict."""
         import pandas as pd
 
         from ragan_tf.evaluation.evaluate import draw_samples, network_functions, sampler_summary
 
-        functions = network_functions(self.model.inference_model)
+        functions = network_functions(network)
         if functions.age_transformer is None:
             samples = draw_samples(functions.sampler, functions.noise_dim, functions.conditional, self.scheme,
                                    len(self.evaluation_set))

@@ -69,12 +69,21 @@ class Decoder(keras.layers.Layer):
         self.activation.build(image_features_shape)
         self.to_rgb.build(image_features_shape)
 
-    def call(self, identity_features, age_code, image_features, face_mask, training=None):
+    def face_features(self, identity_features, age_code, training=None):
+        """Steps 1-2: the age-modulated face features at full resolution, [B, H, W, base_channels]."""
         face_features = identity_features
         for block in self.blocks:
             face_features = block(face_features, age_code, training=training)
+        return face_features
+
+    def recombine(self, face_features, image_features, face_mask):
+        """Steps 3-4: face features inside the mask, the background feature-flow outside, to RGB."""
         features = face_mask * face_features + (1.0 - face_mask) * image_features
         return ops.tanh(self.to_rgb(self.activation(features)))
+
+    def call(self, identity_features, age_code, image_features, face_mask, training=None):
+        face_features = self.face_features(identity_features, age_code, training=training)
+        return self.recombine(face_features, image_features, face_mask)
 
     def get_config(self):
         config = super().get_config()

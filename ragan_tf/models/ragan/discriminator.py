@@ -49,7 +49,6 @@ class Discriminator(keras.Model):
         self.num_age_groups = num_age_groups
         self.base_channels = base_channels
         self.max_channels = max_channels
-        self.has_age_classifier = age_classifier
 
         self.stem = keras.layers.Conv2D(base_channels, 3, padding="same", dtype=self.dtype_policy, name="stem")
         self.blocks = []
@@ -119,7 +118,7 @@ class Discriminator(keras.Model):
                 "num_age_groups": self.num_age_groups,
                 "base_channels": self.base_channels,
                 "max_channels": self.max_channels,
-                "age_classifier": self.has_age_classifier,
+                "age_classifier": self.age_classifier is not None,
             }
         )
         return config
