@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ragan_tf.config import load_config  # noqa: E402
-from ragan_tf.training.train import build_ragan  # noqa: E402
+from ragan_tf.training.train import build_training_model  # noqa: E402
 
 PIPELINES = {
     "quickstart": Path(__file__).resolve().parents[1] / "pipelines" / "ragan_synthetic_quickstart.yaml",
@@ -81,7 +81,7 @@ def measure(pipeline, size, xla, steps, mixed_precision):
         [f"data.image_size={size}", f"training.jit_compile={str(xla).lower()}",
          f"training.mixed_precision={str(mixed_precision).lower()}"],
     )
-    model = build_ragan(config, tf.distribute.get_strategy())
+    model = build_training_model(config, tf.distribute.get_strategy())
     batch = random_batch(config)
     flops = step_flops(model, batch)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()

@@ -14,6 +14,7 @@ import os
 import sys
 
 from ragan_tf.config import ConfigError
+from ragan_tf.errors import RaganError
 
 
 def _show_dataset(args):
@@ -193,10 +194,20 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         code = args.handler(args)
-    except (ConfigError, ValueError, FileNotFoundError) as error:
+    except RaganError as error:  # known failure modes; anything else is a bug and keeps its traceback
         print(f"ragan-tf {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the environment's: a full disk, a read-only folder, a missing file
+        print(f"ragan-tf {args.command}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
     return code or 0
+
+
+def describe_os_error(error):
+    """One line for a file-system error: what happened, to which file."""
+    reason = error.strerror or str(error)
+    names = [name for name in (error.filename, error.filename2) if name]
+    return f"{reason}: {' -> '.join(map(str, names))}" if names else reason
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def test_the_classifier_term_pushes_the_generator_toward_the_target_group():
 
 
 def test_config_builds_the_classifier_only_when_weighted():
-    config = load_config(overrides=["data.image_size=16", "model.base_channels=8", "model.max_channels=16",
+    config = load_config(overrides=["data.image_size=32", "model.base_channels=8", "model.max_channels=16",
                                     "model.discriminator_base_channels=8", "model.discriminator_max_channels=16"])
     assert build_discriminator(config).age_classifier is None
     config.model.lambda_age_cls = 0.5

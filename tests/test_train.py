@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ragan_tf.config import load_config
+from ragan_tf.training.backup import RunBackup
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "pipelines" / "ragan_synthetic_tiny.yaml"
@@ -107,19 +108,15 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path, pipeline):
     """A real `kill -9` of `ragan-tf train`, then the same command again (two processes, ~3 min)."""
     overrides = tiny_overrides(tmp_path, **{"training.epochs": 4, "training.steps_per_epoch": 6})
     pipeline = REPO / "pipelines" / f"{pipeline}.yaml"
-    metadata = tmp_path / "run" / "backup" / "training_metadata.json"
+    backup = RunBackup(tmp_path / "run" / "backup")
 
     first = _run_train(overrides, pipeline)
     deadline = time.time() + 240
     epochs_done = 0
     while time.time() < deadline and first.poll() is None:
-        if metadata.exists():
-            try:
-                epochs_done = json.loads(metadata.read_text())["epoch"]
-            except (ValueError, KeyError):  # caught mid-write
-                epochs_done = 0
-            if epochs_done >= 1:
-                break
+        epochs_done = max(backup.epochs(), default=0)
+        if epochs_done >= 1:
+            break
         time.sleep(0.05)
     assert first.poll() is None, "the first run ended before it could be killed:\n" + first.stdout.read()
     first.send_signal(signal.SIGKILL)

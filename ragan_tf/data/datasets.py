@@ -10,6 +10,8 @@ import dataclasses
 import importlib
 import typing
 
+from ragan_tf.config import ConfigError
+
 MODULES = {
     "ffhq_aging": "ragan_tf.data.ffhq_aging",
     "utkface": "ragan_tf.data.utkface",
@@ -60,7 +62,7 @@ class DatasetSpec:
 def get_dataset(name) -> DatasetSpec:
     """The `DatasetSpec` called `name`; a clear error naming the choices otherwise."""
     if name not in MODULES:
-        raise ValueError(f"Unknown dataset {name!r}; choose one of: {', '.join(MODULES)}.")
+        raise ConfigError(f"Unknown dataset {name!r}; choose one of: {', '.join(MODULES)}.")
     return importlib.import_module(MODULES[name]).SPEC
 
 
@@ -75,22 +77,22 @@ def parse_options(spec, pairs):
     for pair in pairs:
         key, separator, text = pair.partition("=")
         if not separator:
-            raise ValueError(f"--option expects key=value; got {pair!r}.")
+            raise ConfigError(f"--option expects key=value; got {pair!r}.")
         if key not in spec.options:
             known = ", ".join(f"{k} (default {v!r})" for k, v in spec.options.items()) or "none"
-            raise ValueError(f"{spec.name} has no option {key!r}; its options: {known}.")
+            raise ConfigError(f"{spec.name} has no option {key!r}; its options: {known}.")
         default = spec.options[key]
         try:
             if isinstance(default, bool):
                 if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(text)
+                    raise ValueError(text)  # caught just below
                 value = text.lower() in ("true", "1", "yes")
             elif default is None:
                 value = text
             else:
                 value = type(default)(text)
         except ValueError:
-            raise ValueError(
+            raise ConfigError(
                 f"{spec.name} option {key!r} expects a {type(default).__name__}; got {text!r}."
             ) from None
         options[key] = value

@@ -37,6 +37,7 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from ragan_tf.config import ConfigError
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.data.face_mask import face_mask_lookup
 from ragan_tf.data.face_records import MAX_AGE
@@ -78,7 +79,7 @@ class ExampleSource:
 
     def check_split(self, split):
         if split not in self.splits:
-            raise ValueError(
+            raise ConfigError(
                 f"Split {split!r} does not exist in {self.description}; choose one of {sorted(self.splits)}."
             )
 
@@ -86,6 +87,11 @@ class ExampleSource:
 def _synthetic_source(data_config):
     from ragan_tf.data.synthetic_aging_faces import synthetic_builder
 
+    from ragan_tf.data.synthetic_faces import MAX_SIZE, MIN_SIZE
+
+    if not MIN_SIZE <= data_config.image_size <= MAX_SIZE:
+        raise ConfigError(f"data.image_size is {data_config.image_size}, but the synthetic dataset renders "
+                          f"faces of {MIN_SIZE} to {MAX_SIZE} px.")
     builder = synthetic_builder(
         data_dir=data_config.data_dir,
         image_size=data_config.image_size,
@@ -161,19 +167,19 @@ def _prepared_source(data_config):
     from ragan_tf.data.prepare import read_plan
 
     if not data_config.data_dir:
-        raise ValueError(
+        raise ConfigError(
             f"data.dataset is {data_config.dataset!r}: set data.data_dir to the folder that "
             f"`ragan-tf prepare {data_config.dataset} --manual-dir RAW --out DIR` wrote."
         )
     data_dir = os.path.expanduser(data_config.data_dir)
     plan = read_plan(data_dir)
     if plan["dataset"] != data_config.dataset:
-        raise ValueError(
+        raise ConfigError(
             f"{data_dir} holds {plan['dataset']!r}, but data.dataset is {data_config.dataset!r}; "
             "point data.data_dir at the right prepared folder or change data.dataset."
         )
     if plan["mask"] == "parsing" and list(plan["non_face_labels"]) != list(data_config.non_face_labels):
-        raise ValueError(
+        raise ConfigError(
             f"{data_dir} was prepared with face masks from parsing classes outside "
             f"{plan['non_face_labels']}, but data.non_face_labels is {list(data_config.non_face_labels)}; "
             "prepare again with --non-face-labels, or use the prepared setting."
@@ -212,7 +218,7 @@ def _prepared_source(data_config):
             cycle_length=min(16, len(files)),
             block_length=16,
             num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=not shuffle_files,
+            deterministic=True,  # the same order on every run: exact resumption
         )
         if input_context is not None and not by_file:
             dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
@@ -324,8 +330,17 @@ def make_dataset(
     input_context=None,
     repeat=True,
     seed=0,
+    start_epoch=0,
+    steps_per_epoch=None,
 ):
     """Batches for one split.
+
+    A training stream is a sequence of epochs, each a function of `(seed,
+    epoch)` only: its own shuffle order, starting point in the examples,
+    age-group balancing draws and flips. So the batches of epoch e are the
+    same whether a run got there without a break or resumed at epoch e
+    (`start_epoch`) after an interruption: exact resumption needs no saved
+    iterator state.
 
     Args:
         data_config: a `DataConfig`.
@@ -336,8 +351,12 @@ def make_dataset(
             also draw every age group equally often.
         input_context: a `tf.distribute.InputContext` (from
             `distribute_datasets_from_function`), or None for one pipeline.
-        repeat: repeat forever (the caller sets `steps_per_epoch`).
+        repeat: repeat forever (the caller sets `steps_per_epoch`); a
+            training stream without `repeat` is one shuffled pass.
         seed: shuffle and augmentation seed.
+        start_epoch: training: the first epoch of the stream.
+        steps_per_epoch: training: batches per epoch (default: one pass over
+            the examples the scheme keeps).
 
     Returns:
         A `tf.data.Dataset` of batch dicts (see the module docstring).
@@ -349,24 +368,77 @@ def make_dataset(
     batch_size = global_batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(global_batch_size)
-    dataset = source.read(split, shuffle_files=training, seed=seed, input_context=input_context)
-    dataset = dataset.map(lambda example: {**example, "age_group": _age_group(example, scheme)})
-    dataset = dataset.filter(lambda example: example["age_group"] >= 0)
-    if data_config.cache:
-        dataset = dataset.cache()
-    if repeat or (training and data_config.balance_age_groups):
-        dataset = dataset.repeat()
-    if training and data_config.balance_age_groups:
-        dataset = _balanced(dataset, _group_counts(source, split, scheme), seed)
-    if training:
-        dataset = dataset.shuffle(data_config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=True)
-    dataset = dataset.enumerate().map(
-        lambda index, batch: _finish_batch(source.decode_batch(batch), index, batch_size, data_config, training, seed),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not training,
-    )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def examples(shuffle_files=False, file_seed=None):
+        dataset = source.read(split, shuffle_files=shuffle_files, seed=file_seed, input_context=input_context)
+        dataset = dataset.map(lambda example: {**example, "age_group": _age_group(example, scheme)})
+        return dataset.filter(lambda example: example["age_group"] >= 0)
+
+    def finish(batches):
+        return batches.map(
+            lambda epoch_seed, index, batch: _finish_batch(source.decode_batch(batch), index, batch_size,
+                                                           data_config, training, epoch_seed),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ).prefetch(tf.data.AUTOTUNE)
+
+    if not training:
+        dataset = examples()
+        if data_config.cache:
+            dataset = dataset.cache()
+        if repeat:
+            dataset = dataset.repeat()
+        batches = dataset.batch(batch_size, drop_remainder=True).enumerate()
+        return finish(batches.map(lambda index, batch: (tf.constant(seed, tf.int64), index, batch)))
+
+    group_counts = _group_counts(source, split, scheme)
+    count = int(np.sum(group_counts))
+    if input_context is not None:
+        count = max(1, count // input_context.num_input_pipelines)
+    cached = examples().cache() if data_config.cache else None
+    balanced = data_config.balance_age_groups
+    steps = steps_per_epoch or max(1, count // batch_size)
+
+    def epoch_batches(epoch):
+        epoch_seed = epoch_stream_seed(seed, epoch)
+        if cached is not None or not repeat:
+            stream = cached if cached is not None else examples()
+            if repeat or balanced:
+                stream = stream.repeat()
+            if repeat:  # each epoch starts at its own random place in the examples
+                stream = stream.skip(tf.random.stateless_uniform([], seed=tf.stack([epoch_seed, 1]), maxval=count,
+                                                                 dtype=tf.int64))
+        else:  # uncached files: a fresh file order each epoch instead of a skip through them
+            stream = examples(shuffle_files=True, file_seed=epoch_seed).repeat()
+        if balanced:
+            stream = _balanced(stream, group_counts, epoch_seed)
+        stream = _block_shuffle(stream, data_config.shuffle_buffer, epoch_seed)
+        batches = stream.batch(batch_size, drop_remainder=True)
+        if repeat:
+            batches = batches.take(steps)
+        return batches.enumerate().map(lambda index, batch: (epoch_seed, index, batch))
+
+    if not repeat:
+        return finish(epoch_batches(tf.constant(start_epoch, tf.int64)))
+    return finish(tf.data.Dataset.range(start_epoch, 2**62).flat_map(epoch_batches))
+
+
+def _block_shuffle(stream, block_size, seed):
+    """Consecutive blocks of `block_size` examples, each permuted by a stateless draw of `(seed,
+    block)`: the mixing of a shuffle buffer of that size, but a function of the seed alone (a
+    `Dataset.shuffle` seeded per epoch inside the stream is not possible: its seed must be a
+    Python value)."""
+
+    def permute(index, block):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(block["age_group"])[0]), seed=tf.stack([seed, index]))
+        return {key: tf.gather(value, order) for key, value in block.items()}
+
+    return stream.batch(block_size).enumerate().map(permute).unbatch()
+
+
+def epoch_stream_seed(seed, epoch):
+    """The int64 seed of one epoch of a training stream (shuffle, start, balancing, flips)."""
+    return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
 
 
 def _balanced(dataset, group_counts, seed):
@@ -379,7 +451,7 @@ def _balanced(dataset, group_counts, seed):
     """
     counts = np.asarray(group_counts, np.float64)
     if not counts.any():
-        raise ValueError("No training example falls in any age group of the scheme; nothing to balance.")
+        raise ConfigError("No training example falls in any age group of the scheme; nothing to balance.")
     keep = np.where(counts > 0, counts[counts > 0].min() / np.maximum(counts, 1), 0.0).astype(np.float32)
     keep_table = tf.constant(keep)
 
@@ -401,10 +473,10 @@ def count_training_examples(data_config):
     return int(np.sum(age_group_counts(data_config, "train")))
 
 
-def distributed_dataset(strategy, data_config, split, global_batch_size, training, seed=0):
-    """`make_dataset` sharded over a strategy's input pipelines."""
+def distributed_dataset(strategy, data_config, split, global_batch_size, training, **kwargs):
+    """`make_dataset` sharded over a strategy's input pipelines (keyword arguments: `make_dataset`'s)."""
     return strategy.distribute_datasets_from_function(
         lambda input_context: make_dataset(
-            data_config, split, global_batch_size, training, input_context=input_context, seed=seed
+            data_config, split, global_batch_size, training, input_context=input_context, **kwargs
         )
     )

@@ -37,13 +37,14 @@ from ragan_tf.data.datasets import get_dataset, parse_options
 from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS
 from ragan_tf.data.face_preparation import SKIP_REASONS, FacePreparer, image_loader
 from ragan_tf.data.face_records import IMAGE_FORMATS, example_features
+from ragan_tf.errors import RaganError
 
 PLAN_FILE = "prepare.json"
 FILE_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
 LABEL_COLUMNS = ["key", "age", "age_low", "age_high", "identity", "gender", "mask_source"]
 
 
-class PrepareError(ValueError):
+class PrepareError(RaganError, ValueError):
     """Settings that cannot be prepared (or continued) as asked."""
 
 

@@ -25,6 +25,8 @@ import os
 
 import numpy as np
 
+from ragan_tf.errors import RaganError
+
 WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + WEIGHTS_FILE
 WEIGHTS_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"  # the file_hash Keras checks for this file
@@ -33,7 +35,7 @@ DEFAULT_INPUT_SIZE = 299
 MIN_INPUT_SIZE = 75  # the smallest input keras.applications.InceptionV3 accepts
 
 
-class InceptionWeightsUnavailable(FileNotFoundError):
+class InceptionWeightsUnavailable(RaganError, FileNotFoundError):
     """The ImageNet weights are neither cached nor allowed to be downloaded."""
 
 

@@ -1,5 +1,5 @@
 """Exporting a trained generator: SavedModel with serving signatures, model card, TFLite."""
 
-from ragan_tf.export.saved_model import export_saved_model, load_run
+from ragan_tf.export.saved_model import ExportError, ExportInputNotFound, export_saved_model, load_run
 
-__all__ = ["export_saved_model", "load_run"]
+__all__ = ["ExportError", "ExportInputNotFound", "export_saved_model", "load_run"]

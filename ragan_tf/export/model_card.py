@@ -21,7 +21,9 @@ DATASET_ALIGNMENT = {"synthetic": "synthetic", "ffhq_aging": "ffhq_aging"}
 CONTINUOUS_AGE = (
     "A target age between two groups' anchor ages mixes the two groups' conditions linearly "
     "(RAGAN: the conditional-batch-norm scale and offset; conditional generators: the one-hot "
-    "condition; one-hot at an anchor, 0.5/0.5 halfway); ages beyond the first or last anchor are clamped."
+    "condition; one-hot at an anchor, 0.5/0.5 halfway); ages beyond the first or last anchor are clamped. "
+    "Every signature refuses target ages outside the range its inputs state, non-finite ones, and batches "
+    "whose sizes disagree, with an InvalidArgumentError naming the input."
 )
 
 LIMITATIONS = {
@@ -121,9 +123,11 @@ def write_model_card(export_dir, config, run_dir, model, checks=None):
 
 def read_model_card(model_dir):
     """The `signature.json` beside an export; a clear error when `model_dir` is not one."""
+    from ragan_tf.export.saved_model import ExportInputNotFound  # saved_model imports this module
+
     card_path = Path(model_dir) / "signature.json"
     if not card_path.is_file():
-        raise FileNotFoundError(
+        raise ExportInputNotFound(
             f"{model_dir}: not a ragan-tf export (no signature.json); create one with "
             "`ragan-tf export RUN_DIR --out DIR`."
         )

@@ -11,22 +11,45 @@ inside the graph, so a client needs TensorFlow only.
 Samplers (`SamplingFunctions`): `sample` draws `num_images` images from a
 seed (at a target age for a conditional sampler); `generate_from_noise` is
 the float core.
+
+Every signature checks its inputs inside the graph before the network sees
+them (the contract of `AGING_SIGNATURES` / `sampling_signatures`): ranks,
+channels and the core's resolution (`tf.ensure_shape`: "Shape of tensor
+image [...] is not compatible with expected shape [...]"), non-empty
+batches, one target age per image, face masks that match their images, and
+finite target ages within `MIN_AGE`-`MAX_AGE` years (`tf.debugging.Assert`
+with a message that names the input). A caller that breaks the contract
+gets `tf.errors.InvalidArgumentError` naming the input rather than an error
+deep inside the network or a silently broadcast batch. A loaded signature
+does not check what it is given against its `TensorSpec`s, hence run-time
+checks also where the spec is static; and `EnsureShape` rather than a rank
+assertion, which the spec's static rank folds to a constant. The checks are
+a few scalar ops and change no value; the TFLite converter drops them (its
+interpreter checks its fixed input shapes itself).
 """
 
 import tensorflow as tf
 
 from ragan_tf.data.age_groups import age_group_weights
 
+#: The target ages (years) every signature accepts: the span of the age-group
+#: schemes (`ragan_tf.data.age_groups`; their top groups end at 120) and of
+#: `ragan-tf age --ages`. Within it, ages beyond the first or last anchor age
+#: are clamped (`age_group_weights`); outside it, or not finite (a NaN age made
+#: an all-NaN image), an age is a caller's mistake and is refused.
+MIN_AGE, MAX_AGE = 0, 120
+AGE_RANGE = f"finite ages within {MIN_AGE}-{MAX_AGE} years"
+
 AGING_SIGNATURES = {
     "serving_default": {
         "inputs": {"image": "uint8 [B, H, W, 3], any H and W (resized to the model size inside)",
-                   "target_age": "int32 [B], years"},
+                   "target_age": f"int32 [B], years {MIN_AGE}-{MAX_AGE}, one per image"},
         "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
         "notes": "the whole image counts as face",
     },
     "with_face_mask": {
-        "inputs": {"image": "uint8 [B, H, W, 3]", "face_mask": "float32 [B, H, W, 1], 1 = face",
-                   "target_age": "int32 [B], years"},
+        "inputs": {"image": "uint8 [B, H, W, 3]", "face_mask": "float32 [B, H, W, 1] (the image's B, H, W), 1 = face",
+                   "target_age": f"int32 [B], years {MIN_AGE}-{MAX_AGE}, one per image"},
         "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
     },
     "age_progression": {
@@ -36,7 +59,7 @@ AGING_SIGNATURES = {
     },
     "generate": {
         "inputs": {"image": "float32 [B, S, S, 3] in [-1, 1]", "face_mask": "float32 [B, S, S, 1]",
-                   "target_age": "float32 [B], years (continuous)"},
+                   "target_age": f"float32 [B], years {MIN_AGE}-{MAX_AGE} (continuous), one per image"},
         "outputs": {"aged_image": "float32 [B, S, S, 3] in [-1, 1]"},
     },
 }
@@ -45,11 +68,12 @@ AGING_SIGNATURES = {
 def sampling_signatures(conditional, name):
     """The model-card description of a sampler's signatures (`name`: `serving_default` for a
     pure sampler, `sample` beside an age transformer's signatures)."""
-    age = {"target_age": "float32 scalar, years (continuous)"} if conditional else {}
-    noise_age = {"target_age": "float32 [B], years (continuous)"} if conditional else {}
+    age = {"target_age": f"float32 scalar, years {MIN_AGE}-{MAX_AGE} (continuous)"} if conditional else {}
+    noise_age = ({"target_age": f"float32 [B], years {MIN_AGE}-{MAX_AGE} (continuous), one per row"}
+                 if conditional else {})
     return {
         name: {
-            "inputs": {"seed": "int32 scalar", "num_images": "int32 scalar", **age},
+            "inputs": {"seed": "int32 scalar", "num_images": "int32 scalar, >= 1", **age},
             "outputs": {"images": "uint8 [num_images, S, S, 3]"},
             "notes": "the same seed gives the same images",
         },
@@ -58,6 +82,56 @@ def sampling_signatures(conditional, name):
             "outputs": {"images": "float32 [B, S, S, 3] in [-1, 1]"},
         },
     }
+
+
+def checked(tensor, *checks):
+    """`tensor` once every check (`tf.debugging.Assert` ops) has passed: whatever consumes
+    the result waits for them, so a bad input fails on its message, not inside the network."""
+    with tf.control_dependencies(checks):
+        return tf.identity(tensor)
+
+
+def require(condition, *message):
+    """An Assert op failing with `message` (strings and tensors: the offending shapes or values)."""
+    return tf.debugging.Assert(condition, list(message), summarize=8)
+
+
+def check_images(image, size=None, batched=True):
+    """`image` checked to be non-empty RGB: [B, H, W, 3] (`batched`) or [H, W, 3], every side
+    >= 1, and H = W = `size` when given (the float core's resolution)."""
+    spatial = [size, size, 3]
+    image = tf.ensure_shape(image, [None, *spatial] if batched else spatial)
+    shape = tf.shape(image)
+    layout = "[B, H, W, 3] with B, H, W" if batched else "[H, W, 3] with H, W"
+    return checked(image, require(tf.reduce_all(shape[:-1] >= 1), f"image must be {layout} >= 1; got shape", shape))
+
+
+def check_face_mask(face_mask, image):
+    """`face_mask` checked to be [B, H, W, 1] with the same B, H and W as the (checked) `image`."""
+    face_mask = tf.ensure_shape(face_mask, [None, None, None, 1])
+    mask_shape, image_shape = tf.shape(face_mask), tf.shape(image)
+    return checked(face_mask, require(
+        tf.reduce_all(tf.equal(mask_shape[:3], image_shape[:3])),
+        "face_mask must be [B, H, W, 1] with the same B, H and W as image; got face_mask shape", mask_shape,
+        "and image shape", image_shape,
+    ))
+
+
+def check_ages(target_age, batch_of=None, name="image", row="image"):
+    """`target_age` checked to hold finite years within `MIN_AGE`-`MAX_AGE`: a scalar when
+    `batch_of` is None, else a vector of one age per `row` of `batch_of` (the input `name`)."""
+    target_age = tf.ensure_shape(target_age, [] if batch_of is None else [None])
+    years = tf.cast(target_age, tf.float32)
+    checks = [require(tf.reduce_all((years >= MIN_AGE) & (years <= MAX_AGE)),
+                      f"target_age must be {AGE_RANGE}; got", target_age)]
+    if batch_of is not None:
+        age_shape, batch_shape = tf.shape(target_age), tf.shape(batch_of)
+        checks.append(require(
+            tf.equal(age_shape[0], batch_shape[0]),
+            f"target_age must hold one age per {row} (the batch sizes must agree); got target_age shape", age_shape,
+            f"and {name} shape", batch_shape,
+        ))
+    return checked(target_age, *checks)
 
 
 class AgingFunctions:
@@ -107,37 +181,47 @@ class AgingFunctions:
     def generate(self, image, face_mask, target_age):
         """Float core: images in [-1, 1] at the model size, masks in [0, 1], ages in years
         (float, continuous) -> `{"aged_image": float32 in [-1, 1]}`."""
-        weights = age_group_weights(target_age, self.anchor_ages)
-        aged = self.generator(image, face_mask, weights, training=False)
-        return {"aged_image": tf.cast(aged, tf.float32)}
+        image = check_images(image, size=self.image_size)
+        face_mask = check_face_mask(face_mask, image)
+        return self._generate(image, face_mask, check_ages(target_age, image))
 
     def serving_default(self, image, target_age):
         """uint8 images of any size and int32 ages -> `{"aged_image": uint8, same size}`.
         The whole image counts as face."""
-        return self.with_face_mask(image, tf.ones_like(image[..., :1], tf.float32), target_age)
+        image = check_images(image)
+        target_age = check_ages(target_age, image)
+        return {"aged_image": self._age_uint8(image, tf.ones_like(image[..., :1], tf.float32), target_age)}
 
     def with_face_mask(self, image, face_mask, target_age):
         """As `serving_default`, with a face mask ([B, H, W, 1], 1 = face) for the identity encoder."""
-        return {"aged_image": self._age_uint8(image, face_mask, tf.cast(target_age, tf.float32))}
+        image = check_images(image)
+        face_mask = check_face_mask(face_mask, image)
+        return {"aged_image": self._age_uint8(image, face_mask, check_ages(target_age, image))}
 
     def age_progression(self, image):
         """One uint8 image [H, W, 3] -> the face at every group's anchor age:
         `{"aged_images": uint8 [G, H, W, 3], "age_groups": string [G], "anchor_ages": float32 [G]}`."""
+        image = check_images(image, batched=False)
         anchors = tf.constant(self.anchor_ages, tf.float32)
         images = tf.repeat(image[tf.newaxis], len(self.anchor_ages), axis=0)
         aged = self._age_uint8(images, tf.ones_like(images[..., :1], tf.float32), anchors)
         return {"aged_images": aged, "age_groups": tf.constant(self.scheme.labels), "anchor_ages": anchors}
 
+    # --------------------------------------------------------------- helpers
+    def _generate(self, image, face_mask, target_age):
+        weights = age_group_weights(target_age, self.anchor_ages)
+        aged = self.generator(image, face_mask, weights, training=False)
+        return {"aged_image": tf.cast(aged, tf.float32)}
+
     def _age_uint8(self, image, face_mask, ages):
         height, width = tf.shape(image)[1], tf.shape(image)[2]
-        aged = self.generate(
+        aged = self._generate(
             self._to_model_input(image),
             tf.image.resize(face_mask, (self.image_size, self.image_size), antialias=True),
-            ages,
+            tf.cast(ages, tf.float32),
         )["aged_image"]
         return self._to_uint8(aged, height, width)
 
-    # --------------------------------------------------------------- helpers
     def _to_model_input(self, image):
         floats = tf.cast(image, tf.float32) / 127.5 - 1.0
         return tf.image.resize(floats, (self.image_size, self.image_size), antialias=True)
@@ -183,12 +267,22 @@ class SamplingFunctions:
 
     def generate_from_noise(self, noise, target_age=None):
         """Float core: z [B, noise_dim] (and ages in years [B]) -> `{"images": float32 in [-1, 1]}`."""
-        condition = age_group_weights(target_age, self.scheme.anchor_ages) if self.conditional else None
-        return {"images": tf.cast(self.sampler(noise, condition, training=False), tf.float32)}
+        noise = tf.ensure_shape(noise, [None, self.noise_dim])
+        shape = tf.shape(noise)
+        noise = checked(noise, require(shape[0] >= 1, f"noise must be [B, {self.noise_dim}] with B >= 1; got shape",
+                                       shape))
+        ages = check_ages(target_age, noise, "noise", "noise row") if self.conditional else None
+        return self._generate_from_noise(noise, ages)
 
     def sample(self, seed, num_images, target_age=None):
         """`num_images` uint8 images from z ~ N(0, I) drawn with `seed` (at `target_age` years)."""
+        seed, num_images = tf.ensure_shape(seed, []), tf.ensure_shape(num_images, [])
+        num_images = checked(num_images, require(num_images >= 1, "num_images must be >= 1; got", num_images))
         noise = tf.random.stateless_normal([num_images, self.noise_dim], seed=tf.stack([seed, 0]))
-        ages = tf.fill([num_images], target_age) if self.conditional else None
-        images = self.generate_from_noise(noise, ages)["images"]
+        ages = tf.fill([num_images], check_ages(target_age)) if self.conditional else None
+        images = self._generate_from_noise(noise, ages)["images"]
         return {"images": tf.cast(tf.round(tf.clip_by_value((images + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)}
+
+    def _generate_from_noise(self, noise, target_age):
+        condition = age_group_weights(target_age, self.scheme.anchor_ages) if self.conditional else None
+        return {"images": tf.cast(self.sampler(noise, condition, training=False), tf.float32)}

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ragan_tf.data import synthetic_faces
+from ragan_tf.export.saved_model import ExportError
 
 
 CORE_SIGNATURES = ("generate", "generate_from_noise")
@@ -23,7 +24,8 @@ def core_signature(signature_names):
     for name in CORE_SIGNATURES:
         if name in signature_names:
             return name
-    raise ValueError(f"The SavedModel has none of the float core signatures {CORE_SIGNATURES}.")
+    raise ExportError(f"The SavedModel has none of the float core signatures {CORE_SIGNATURES}; "
+                      f"it has {sorted(signature_names)}.")
 
 
 def export_tflite(saved_model_dir, path):

@@ -58,9 +58,10 @@ def family_names():
 
 
 def get_family(name):
-    """The `ModelFamily` registered as `name`; a `ConfigError` listing the known ones otherwise."""
-    if name not in FAMILY_MODULES:
-        from ragan_tf.config import ConfigError
+    """The `ModelFamily` registered as `name`; a `ConfigError` naming `model.type` and listing the
+    known families otherwise."""
+    if not isinstance(name, str) or name not in FAMILY_MODULES:
+        from ragan_tf.config import ConfigError  # lazily: `--help` lists families without TensorFlow
 
         raise ConfigError(f"Unknown model.type {name!r}; known families: {', '.join(FAMILY_MODULES)}.")
     family = importlib.import_module(FAMILY_MODULES[name][0]).FAMILY

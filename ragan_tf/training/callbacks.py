@@ -1,6 +1,6 @@
-"""Callbacks for `fit`: grids of the inference network (PNG and TensorBoard) and resumption reports."""
+"""Callbacks for `fit`: grids of the inference network (PNG and TensorBoard), the numeric guard
+and the backups."""
 
-import json
 from pathlib import Path
 
 import keras
@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from ragan_tf.models.tasks import tasks_of
+from ragan_tf.training import failpoints
+from ragan_tf.training.backup import TrainingState, optimizers
 from ragan_tf.sampling import aging_grid, sample_grid
 from ragan_tf.visualization import save_png
 
@@ -76,23 +78,98 @@ class GridWriter(keras.callbacks.Callback):
             save_png(grid, self.run_dir / "samples" / f"epoch_{epoch + 1:03d}{suffix}.png")
 
 
-class ResumeReport(keras.callbacks.Callback):
-    """Says whether `fit` resumed from a backup, and where. Place it after `BackupAndRestore`."""
+def non_finite_losses(model):
+    """Names of the model's loss trackers whose value is NaN or infinite. Trackers with nothing
+    recorded (a training phase that did not run this epoch) are missing values, not failures."""
+    names = []
+    for metric in model.metrics:
+        count = getattr(metric, "count", None)
+        if count is not None and float(keras.ops.convert_to_numpy(count)) == 0:
+            continue
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(metric.result()))):
+            names.append(metric.name)
+    return names
 
-    def __init__(self, backup_dir, total_epochs):
+
+def non_finite_weights(model):
+    """Names of the model's variables holding NaN or infinity."""
+    return [variable.path for variable in model.weights if not np.all(np.isfinite(variable.numpy()))]
+
+
+class NumericGuard(keras.callbacks.Callback):
+    """Checks the losses after every training step (every execution under
+    `training.steps_per_execution`) and acts on the first non-finite one.
+
+    `policy="stop"`: stops `fit` at once; `failure` says where, and the run's
+    backups stay as they were (`BackupWriter` writes nothing after it).
+    `policy="rollback"`: restores the last backup, multiplies every learning
+    rate by `lr_factor` and goes on with the next batches, at most
+    `max_rollbacks` times in a run (then it stops). Place it before
+    `BackupWriter`.
+    """
+
+    def __init__(self, backup, policy="stop", lr_factor=0.5, max_rollbacks=3, rollbacks=0, report=print):
         super().__init__()
-        self.backup_dir = Path(backup_dir)
-        self.total_epochs = total_epochs
+        self.backup = backup
+        self.policy = policy
+        self.lr_factor = lr_factor
+        self.max_rollbacks = max_rollbacks
+        self.rollbacks = rollbacks
+        self.report = report
+        self.failure = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.train_step_count.numpy())
+        failpoints.reach(f"train_step:{step}")
+        bad = non_finite_losses(self.model)
+        if not bad:
+            return
+        self.handle(f"epoch {self._epoch + 1}, training step {step}: {', '.join(bad)} not finite")
+
+    def handle(self, where):
+        """Rolls back, or stops and records `where` as the failure, as the policy says."""
+        if self.policy == "rollback" and self.rollbacks < self.max_rollbacks and self.backup.exists():
+            rates = [optimizer.learning_rate * self.lr_factor for optimizer in optimizers(self.model)]
+            state = self.backup.restore(self.model, report=self.report)
+            for optimizer, rate in zip(optimizers(self.model), rates):
+                optimizer.learning_rate = float(rate)
+            for metric in self.model.metrics:
+                metric.reset_state()
+            self.rollbacks += 1
+            self.report(f"Rolled back at {where}: restored the backup of epoch {state.epoch} (step {state.step}), "
+                        f"learning rates x{self.lr_factor:g} (now {', '.join(f'{float(r):.3g}' for r in rates)}); "
+                        f"rollback {self.rollbacks} of at most {self.max_rollbacks}.")
+            return
+        self.failure = where
+        self.model.stop_training = True
+
+
+class BackupWriter(keras.callbacks.Callback):
+    """Writes the run's backup (`RunBackup`) at the start of a new run and at the end of every
+    epoch, never after `guard` failed; non-finite weights go to `guard.handle` instead."""
+
+    def __init__(self, backup, guard, initial_epoch):
+        super().__init__()
+        self.backup = backup
+        self.guard = guard
+        self.initial_epoch = initial_epoch
+
+    def _save(self, epoch):
+        bad = non_finite_weights(self.model)
+        if bad:  # the guard rolls back (to a backup: nothing to save) or stops
+            self.guard.handle(f"the end of epoch {epoch}: weights {', '.join(bad[:3])} not finite")
+            return
+        self.backup.save(self.model, TrainingState(epoch=epoch, step=int(self.model.train_step_count.numpy()),
+                                                   rollbacks=self.guard.rollbacks))
 
     def on_train_begin(self, logs=None):
-        metadata = self.backup_dir / "training_metadata.json"
-        if not metadata.exists():
-            print(f"Starting a new run (no backup in {self.backup_dir}).", flush=True)
-            return
-        epoch = json.loads(metadata.read_text())["epoch"]
-        step = int(self.model.train_step_count.numpy())
-        print(
-            f"Resuming from the backup in {self.backup_dir}: {epoch} of {self.total_epochs} "
-            f"epochs done, training step {step}.",
-            flush=True,
-        )
+        if self.initial_epoch == 0 and not self.backup.exists():
+            self._save(0)  # the rollback point of the first epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard.failure is None:
+            self._save(epoch + 1)

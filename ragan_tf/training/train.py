@@ -2,14 +2,15 @@
 
 `config.model.type` picks the family (`ragan_tf.models.registry`); this
 module never branches on it. The run folder (`runtime.run_dir`) receives the
-resolved `config.yaml`, a `backup/` that `BackupAndRestore` resumes from
-after an interruption (the same command continues where the last completed
-epoch ended), per-epoch grids in `samples/` (aging grids for age
-transformers, sample grids for samplers), TensorBoard logs in `logs/`,
-`history.csv`, and at the end `final.weights.h5` (the whole training
-state), `inference_model.keras` (the network that export and evaluation
-use: the EMA generator, or the family's encoder + generator) and
-`loss_curves.png`.
+resolved `config.yaml`, a `backup/` of the last two epochs' training state
+that a rerun of the same command resumes from (`ragan_tf.training.backup`:
+crash-consistent, bit-exact resumption), per-epoch grids in `samples/`
+(aging grids for age transformers, sample grids for samplers), TensorBoard
+logs in `logs/`, `history.csv`, and at the end `final.weights.h5` (the whole
+training state), `inference_model.keras` (the network that export and
+evaluation use: the EMA generator, or the family's encoder + generator) and
+`loss_curves.png`. A `NumericGuard` checks the losses after every step
+(`training.on_nan`).
 """
 
 import dataclasses
@@ -17,12 +18,15 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from ragan_tf.config import ConfigError, save_config
+from ragan_tf.config import ConfigError, architecture_diff, format_diff, load_config, save_config
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.data.pipeline import count_training_examples, distributed_dataset, make_dataset
+from ragan_tf.errors import BackupError, TrainingDiverged
 from ragan_tf.models.registry import get_family
-from ragan_tf.training.callbacks import GridWriter, ResumeReport
+from ragan_tf.training.backup import RunBackup, write_atomically
+from ragan_tf.training.callbacks import BackupWriter, GridWriter, NumericGuard, non_finite_weights
 from ragan_tf.training.strategy import make_strategy
 
 NUM_SAMPLE_FACES = 6
@@ -80,6 +84,14 @@ def steps_per_epoch(config):
 def train(config, verbose="auto", extra_callbacks=()):
     """Trains (or resumes) the experiment `config` describes.
 
+    Everything that can be checked is checked before anything is written:
+    the config's values, the data (its image size, its examples per age
+    group), and, when the run folder has a backup, that the architecture is
+    the one the backup was trained with. A rerun of an interrupted run
+    resumes from its newest intact backup and, with the same config, ends
+    with the same weights as a run that was never interrupted (bit-identical
+    with `runtime.deterministic`; see docs/RELIABILITY.md).
+
     Args:
         config: an `ExperimentConfig`.
         verbose: Keras `fit` verbosity.
@@ -87,55 +99,149 @@ def train(config, verbose="auto", extra_callbacks=()):
 
     Returns:
         `(model, history)`: the family's training model and Keras's `History`.
+
+    Raises:
+        ConfigError: a config value, or the data, that cannot be trained as asked.
+        BackupError: a run folder that cannot be resumed with this config.
+        TrainingDiverged: non-finite losses or weights (`training.on_nan`); the
+            last good backup is kept and nothing final is written.
     """
+    config.validate()
+    family = get_family(config.model.type)
+    run_dir = Path(config.runtime.run_dir)
+    backup = RunBackup(run_dir / "backup")
+    _check_run_dir(run_dir, backup, config)
+    if config.runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.runtime.seed)
     if config.training.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    family = get_family(config.model.type)
-    run_dir = Path(config.runtime.run_dir)
-    save_config(config, run_dir / "config.yaml")
-    strategy = make_strategy(config.runtime)
     training = config.training
+    steps = steps_per_epoch(config)  # reads (and for the synthetic data, builds) the dataset
+    grid_batch = sample_batch(config)
+    evaluation = evaluation_callbacks(config, run_dir)
 
-    steps = steps_per_epoch(config)
-    if config.runtime.strategy != "default":
-        train_data = distributed_dataset(strategy, config.data, "train", training.batch_size, True, config.runtime.seed)
-        validation_data = distributed_dataset(strategy, config.data, "test", training.batch_size, False)
-    else:
-        train_data = make_dataset(config.data, "train", training.batch_size, True, seed=config.runtime.seed)
-        validation_data = make_dataset(config.data, "test", training.batch_size, False)
-
+    strategy = make_strategy(config.runtime)
+    keras.utils.set_random_seed(config.runtime.seed)  # the same weights whether the data was built just now or not
     model = build_training_model(config, strategy)
-    backup_dir = run_dir / "backup"
+    state = backup.restore(model)
+    initial_epoch = state.epoch if state else 0
+    save_config(config, run_dir / "config.yaml")
+    _keep_history(run_dir / "history.csv", initial_epoch)
+    if state is None:
+        print(f"Starting a new run (no backup in {backup.directory}).", flush=True)
+    else:
+        print(f"Resuming from the backup in {backup.directory}: {state.epoch} of {training.epochs} epochs done, "
+              f"training step {state.step}.", flush=True)
+
+    dataset_kwargs = {"seed": config.runtime.seed, "start_epoch": initial_epoch, "steps_per_epoch": steps}
+    if config.runtime.strategy != "default":
+        train_data = distributed_dataset(strategy, config.data, "train", training.batch_size, True, **dataset_kwargs)
+    else:
+        train_data = make_dataset(config.data, "train", training.batch_size, True, **dataset_kwargs)
+    validation_data = validation_dataset(config, strategy)
+
+    guard = NumericGuard(backup, training.on_nan, training.nan_lr_factor, training.max_rollbacks,
+                         rollbacks=state.rollbacks if state else 0)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True, delete_checkpoint=False),
-        ResumeReport(backup_dir, training.epochs),
+        guard,
+        BackupWriter(backup, guard, initial_epoch),
         *family.callbacks(config),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=max(1, training.sample_every_steps // 10)),
-        GridWriter(sample_batch(config), get_scheme(config.data.age_groups).labels, run_dir,
+        GridWriter(grid_batch, get_scheme(config.data.age_groups).labels, run_dir,
                    every_steps=training.sample_every_steps, seed=config.runtime.seed),
-        *evaluation_callbacks(config, run_dir),
+        *evaluation,
         *extra_callbacks,
     ]
     print(f"Training {family.name} ({family.paper}) for {training.epochs} epochs of {steps} steps.", flush=True)
     history = model.fit(
         train_data,
         epochs=training.epochs,
+        initial_epoch=initial_epoch,
         steps_per_epoch=steps,
         validation_data=validation_data,
-        validation_steps=training.validation_steps,
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
     )
-    model.save_weights(str(run_dir / "final.weights.h5"))
-    model.inference_model.save(str(run_dir / INFERENCE_MODEL_FILE))
+    if guard.failure is not None:
+        kept = backup.epochs()
+        raise TrainingDiverged(
+            f"Training stopped at {guard.failure} (training.on_nan: {training.on_nan}). Nothing final was written; "
+            f"the last good backup (epoch {kept[0] if kept else 0}) is kept in {backup.directory}. Lower "
+            f"training.learning_rate, or set training.on_nan=rollback, and run the same command again."
+        )
+    _save_final(model, run_dir)
     from ragan_tf.visualization import save_loss_curves
 
     save_loss_curves(run_dir / "history.csv", run_dir / "loss_curves.png", title=f"{config.name} ({family.name})")
     _report(history, run_dir)
     return model, history
+
+
+def validation_dataset(config, strategy):
+    """The same `training.validation_steps` test batches every epoch (all test batches when None)."""
+    steps = config.training.validation_steps
+
+    def batches(input_context=None):
+        dataset = make_dataset(config.data, "test", config.training.batch_size, False, input_context=input_context,
+                               repeat=False)
+        return dataset.take(steps) if steps else dataset
+
+    if config.runtime.strategy != "default":
+        return strategy.distribute_datasets_from_function(batches)
+    return batches()
+
+
+def _check_run_dir(run_dir, backup, config):
+    """Refuses a run folder that cannot hold this run, before anything is written."""
+    for path in (run_dir, backup.directory):
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"runtime.run_dir: {path} is a file, not a folder.")
+    previous = run_dir / "config.yaml"
+    if not backup.exists() or not previous.exists():
+        return
+    try:
+        old = load_config(previous)
+    except ConfigError as error:
+        raise BackupError(f"{previous} (the config of the run being resumed) cannot be read: {error}") from None
+    changed = architecture_diff(old, config)
+    if changed:
+        raise BackupError(
+            f"{run_dir} holds a run with another architecture ({format_diff(changed)}); resume it with its own settings, "
+            f"or set runtime.run_dir to a new folder."
+        )
+
+
+def _keep_history(path, epochs_done):
+    """Drops the rows of `history.csv` from epochs a resumed run will train again (no duplicates)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if not lines:
+        return
+    header, rows = lines[0], lines[1:]
+    epoch_column = header.rstrip("\r\n").split(",").index("epoch") if "epoch" in header.split(",") else 0
+    kept = [row for row in rows if row.strip() and _epoch_of(row, epoch_column) < epochs_done]
+    write_atomically(path, lambda temporary: Path(temporary).write_text("".join([header, *kept]) if kept else ""))
+
+
+def _epoch_of(row, column):
+    try:
+        return int(row.split(",")[column])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _save_final(model, run_dir):
+    """`final.weights.h5` and the inference network, each written atomically; refused when non-finite."""
+    bad = non_finite_weights(model)
+    if bad:
+        raise TrainingDiverged(f"The trained weights hold NaN or infinity ({', '.join(bad[:3])}); nothing final "
+                               f"was written. The last good backup is in {run_dir / 'backup'}.")
+    write_atomically(run_dir / "final.weights.h5", model.save_weights, failpoint="final_weights:0")
+    write_atomically(run_dir / INFERENCE_MODEL_FILE, model.inference_model.save, failpoint="inference_model:0")
 
 
 def _report(history, run_dir):

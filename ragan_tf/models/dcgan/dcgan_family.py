@@ -9,7 +9,7 @@ epochs on CelebA. See docs/families/dcgan.md for what we chose.
 
 import dataclasses
 
-from ragan_tf.config import ConfigError
+from ragan_tf.config import AT_LEAST_ONE, ConfigError, OneOf
 from ragan_tf.models import training_helpers
 from ragan_tf.models.dcgan.dcgan_discriminator import ACTIVATIONS, DCGANDiscriminator
 from ragan_tf.models.dcgan.dcgan_generator import DCGANGenerator
@@ -19,7 +19,11 @@ from ragan_tf.models.registry import ModelFamily
 
 @dataclasses.dataclass
 class DCGANConfig:
-    """DCGAN widths (`model.type: dcgan`); the paper's are the defaults."""
+    """DCGAN widths (`model.type: dcgan`); the paper's are the defaults.
+
+    `data.image_size` must be a power of two, and `generator_channels`
+    large enough to halve once per doubling of the resolution from 4x4.
+    """
 
     type: str = "dcgan"
     noise_dim: int = 100
@@ -28,18 +32,29 @@ class DCGANConfig:
     discriminator_activation: str = "leaky_relu"
     sync_batch_norm: bool = False
 
+    LIMITS = {
+        **dict.fromkeys(("noise_dim", "generator_channels", "discriminator_channels"), AT_LEAST_ONE),
+        "discriminator_activation": OneOf(ACTIVATIONS),
+    }
+    #: What the networks read (`ragan_tf.config.architecture`); unconditional: no `data.age_groups`.
+    ARCHITECTURE_FIELDS = ("data.image_size", "model.noise_dim", "model.generator_channels",
+                           "model.discriminator_channels", "model.discriminator_activation")
+
     def validate(self, experiment):
-        check_power_of_two_size(experiment, self.type)
-        if self.discriminator_activation not in ACTIVATIONS:
-            raise ConfigError(f"model.discriminator_activation must be one of {ACTIVATIONS}, "
-                              f"got {self.discriminator_activation!r}.")
+        check_dcgan_sizes(experiment, self.type)
 
 
-def check_power_of_two_size(experiment, model_type):
+def check_dcgan_sizes(experiment, model_type):
+    """`data.image_size` and `model.generator_channels` that `DCGANGenerator` can be built with."""
     size = experiment.data.image_size
     if not training_helpers.is_power_of_two(size):
         raise ConfigError(f"model.type {model_type} needs data.image_size to be a power of two "
                           f"(DCGAN's stride-2 stack from 4x4), got {size}.")
+    halvings = size.bit_length() - 4  # 4x4 -> size, the last layer to RGB
+    channels = experiment.model.generator_channels
+    if channels < 2**halvings:
+        raise ConfigError(f"model.generator_channels must be at least {2**halvings} at data.image_size {size} "
+                          f"(halved {halvings} times from 4x4), got {channels}.")
 
 
 def build_generator(config, num_age_groups=0):

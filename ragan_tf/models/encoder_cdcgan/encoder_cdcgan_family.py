@@ -11,10 +11,10 @@ docs/families/encoder_cdcgan.md for what we chose.
 
 import dataclasses
 
-from ragan_tf.config import ConfigError
+from ragan_tf.config import AT_LEAST_ONE, ConfigError, OneOf
 from ragan_tf.models import training_helpers
 from ragan_tf.models.dcgan.dcgan_discriminator import ACTIVATIONS
-from ragan_tf.models.dcgan.dcgan_family import build_discriminator, build_generator, check_power_of_two_size
+from ragan_tf.models.dcgan.dcgan_family import build_discriminator, build_generator, check_dcgan_sizes
 from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import (
     EncoderConditionalDCGAN,
     EncoderConditionalDCGANAger,
@@ -28,8 +28,9 @@ from ragan_tf.models.registry import ModelFamily
 class EncoderCDCGANConfig:
     """Widths and phases of the encoder + conditional DCGAN (`model.type: encoder_cdcgan`).
 
-    `encoder_epochs`: the last epochs of `training.epochs`, in which the
-    generator is frozen and the encoder trains.
+    `encoder_epochs`: the last epochs of `training.epochs` (at least 1,
+    fewer than all), in which the generator is frozen and the encoder
+    trains. Sizes as for DCGAN (`DCGANConfig`); at least 2 age groups.
     """
 
     type: str = "encoder_cdcgan"
@@ -41,17 +42,24 @@ class EncoderCDCGANConfig:
     encoder_epochs: int = 10
     sync_batch_norm: bool = False
 
+    LIMITS = {
+        **dict.fromkeys(("noise_dim", "generator_channels", "discriminator_channels", "encoder_channels",
+                         "encoder_epochs"), AT_LEAST_ONE),
+        "discriminator_activation": OneOf(ACTIVATIONS),
+    }
+    #: What the networks read (`ragan_tf.config.architecture`): the age groups condition G and D.
+    ARCHITECTURE_FIELDS = ("data.image_size", "data.age_groups", "model.noise_dim", "model.generator_channels",
+                           "model.discriminator_channels", "model.discriminator_activation",
+                           "model.encoder_channels")
+
     def validate(self, experiment):
-        check_power_of_two_size(experiment, self.type)
+        check_dcgan_sizes(experiment, self.type)
         if experiment.data.num_age_groups < 2:
             raise ConfigError(f"model.type encoder_cdcgan needs at least 2 age groups; data.age_groups "
                               f"{experiment.data.age_groups!r} has {experiment.data.num_age_groups}.")
-        if not 1 <= self.encoder_epochs < experiment.training.epochs:
+        if self.encoder_epochs >= experiment.training.epochs:
             raise ConfigError(f"model.encoder_epochs must be at least 1 and below training.epochs "
                               f"({experiment.training.epochs}), got {self.encoder_epochs}.")
-        if self.discriminator_activation not in ACTIVATIONS:
-            raise ConfigError(f"model.discriminator_activation must be one of {ACTIVATIONS}, "
-                              f"got {self.discriminator_activation!r}.")
 
 
 def build_encoder(config):

@@ -8,7 +8,7 @@ lambda_cyc 1. R1 weight and EMA are peers' values (docs/REPRODUCTION.md).
 
 import dataclasses
 
-from ragan_tf.config import ConfigError
+from ragan_tf.config import AT_LEAST_ONE, NON_NEGATIVE, ConfigError, OneOf
 from ragan_tf.layers.residual_blocks import UPSAMPLINGS
 from ragan_tf.models import training_helpers
 from ragan_tf.models.ragan.discriminator import Discriminator
@@ -19,7 +19,15 @@ from ragan_tf.models.registry import ModelFamily
 
 @dataclasses.dataclass
 class RAGANConfig:
-    """Widths, depths and loss weights of RAGAN (`model.type: ragan`)."""
+    """Widths, depths and loss weights of RAGAN (`model.type: ragan`).
+
+    Widths, `age_code_dim` and `modulator_downsamples` (where the target age
+    enters) are at least 1; block counts and loss weights at least 0.
+    `data.image_size` must be divisible by 2**`encoder_downsamples` and
+    leave a bottleneck of at least 2**`modulator_downsamples` pixels; the
+    age code must reach a decoder block (`decoder_blocks` or
+    `encoder_downsamples` > 0); each `max_channels` caps its `base_channels`.
+    """
 
     type: str = "ragan"
     base_channels: int = 64
@@ -46,12 +54,41 @@ class RAGANConfig:
     # domain classification loss) in both D's and G's objectives.
     lambda_age_cls: float = 0.0
 
+    LIMITS = {
+        **dict.fromkeys(("base_channels", "max_channels", "modulator_downsamples", "age_code_dim",
+                         "discriminator_base_channels", "discriminator_max_channels"), AT_LEAST_ONE),
+        **dict.fromkeys(("encoder_downsamples", "encoder_residual_blocks", "decoder_blocks", "lambda_adv",
+                         "lambda_rec", "lambda_rec_late", "lambda_rec_switch_epoch", "lambda_cyc", "r1_gamma",
+                         "lambda_age_cls"), NON_NEGATIVE),
+        "decoder_upsampling": OneOf(UPSAMPLINGS),
+    }
+    #: What `build_generator` and `build_discriminator` read (`ragan_tf.config.architecture`);
+    #: `decoder_upsampling` and `paste_background` add no weights but change what G computes;
+    #: `sync_batch_norm` only changes where batch statistics are computed.
+    ARCHITECTURE_FIELDS = (
+        "data.image_size", "data.age_groups", "model.base_channels", "model.max_channels",
+        "model.encoder_downsamples", "model.encoder_residual_blocks", "model.modulator_downsamples",
+        "model.age_code_dim", "model.decoder_blocks", "model.decoder_upsampling", "model.paste_background",
+        "model.discriminator_base_channels", "model.discriminator_max_channels",
+        ("model.lambda_age_cls > 0", lambda config: config.model.lambda_age_cls > 0),  # D's age classifier
+    )
+
     def validate(self, experiment):
-        if self.decoder_upsampling not in UPSAMPLINGS:
-            raise ConfigError(f"model.decoder_upsampling must be one of {', '.join(UPSAMPLINGS)}, "
-                              f"got {self.decoder_upsampling!r}.")
-        if self.lambda_age_cls < 0:
-            raise ConfigError(f"model.lambda_age_cls must be >= 0 (0 = off, the paper), got {self.lambda_age_cls}.")
+        size, downsamples = experiment.data.image_size, self.encoder_downsamples
+        if size % 2**downsamples or size // 2**downsamples < 2**self.modulator_downsamples:
+            raise ConfigError(
+                f"data.image_size {size} must be divisible by 2**model.encoder_downsamples = {2**downsamples} "
+                f"and leave a bottleneck of at least 2**model.modulator_downsamples = "
+                f"{2**self.modulator_downsamples} pixels (it leaves {size / 2**downsamples:g})."
+            )
+        if not self.decoder_blocks and not downsamples:
+            raise ConfigError("model.decoder_blocks and model.encoder_downsamples are both 0: no decoder block "
+                              "would read the age code; set one of them to at least 1.")
+        for prefix in ("", "discriminator_"):
+            base, cap = getattr(self, f"{prefix}base_channels"), getattr(self, f"{prefix}max_channels")
+            if cap < base:
+                raise ConfigError(f"model.{prefix}max_channels ({cap}) must be at least "
+                                  f"model.{prefix}base_channels ({base}).")
         if experiment.data.num_age_groups < 2:
             raise ConfigError(f"model.type ragan needs at least 2 age groups; data.age_groups "
                               f"{experiment.data.age_groups!r} has {experiment.data.num_age_groups}.")

@@ -9,7 +9,7 @@ of the two isolates the architecture. See docs/families/vanilla_gan.md.
 import dataclasses
 import typing
 
-from ragan_tf.config import ConfigError
+from ragan_tf.config import AT_LEAST_ONE, ConfigError
 from ragan_tf.models.dcgan.dcgan_family import compile_gan
 from ragan_tf.models.gan.gan import GAN
 from ragan_tf.models.registry import ModelFamily
@@ -19,13 +19,22 @@ from ragan_tf.models.vanilla_gan.vanilla_generator import VanillaGenerator
 
 @dataclasses.dataclass
 class VanillaGANConfig:
-    """Vanilla GAN widths (`model.type: vanilla_gan`); the seed's are the defaults."""
+    """Vanilla GAN widths (`model.type: vanilla_gan`); the seed's are the defaults.
+
+    Widths, the kernel size and each discriminator width are at least 1;
+    `data.image_size` must be divisible by 4.
+    """
 
     type: str = "vanilla_gan"
     noise_channels: int = 16
     filters: int = 128
     kernel_size: int = 5
     discriminator_units: typing.List[int] = dataclasses.field(default_factory=lambda: [512, 256])
+
+    LIMITS = dict.fromkeys(("noise_channels", "filters", "kernel_size", "discriminator_units"), AT_LEAST_ONE)
+    #: What the networks read (`ragan_tf.config.architecture`); unconditional: no `data.age_groups`.
+    ARCHITECTURE_FIELDS = ("data.image_size", "model.noise_channels", "model.filters", "model.kernel_size",
+                           "model.discriminator_units")
 
     def validate(self, experiment):
         if experiment.data.image_size % 4:

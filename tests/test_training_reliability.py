@@ -1,0 +1,192 @@
+"""Training that never loses work: the numeric guard, backups that survive damage, refused resumes."""
+
+import csv
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from ragan_tf.cli import main
+from ragan_tf.config import ConfigError, load_config
+from ragan_tf.errors import BackupError, TrainingDiverged
+from ragan_tf.training.backup import RunBackup, write_atomically
+from ragan_tf.training.train import build_training_model, train
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "pipelines" / "ragan_synthetic_tiny.yaml"
+STEPS = 3  # ragan_synthetic_tiny.yaml's training.steps_per_epoch
+
+
+def tiny_config(tmp_path, **values):
+    overrides = {"runtime.run_dir": str(tmp_path / "run"), "data.data_dir": str(tmp_path.parent / "tfds"),
+                 "training.sample_every_steps": 0, "training.epochs": 3, **values}
+    return load_config(TINY, [f"{key}={value}" for key, value in overrides.items()])
+
+
+class Poison(keras.callbacks.Callback):
+    """Writes NaN into a trainable weight after training step `step` (1-based): once, or after
+    every step from then on (`always`), also after rollbacks."""
+
+    def __init__(self, step, always=False):
+        super().__init__()
+        self.step = step
+        self.always = always
+        self.fired = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.train_step_count.numpy())
+        if (step >= self.step and self.always) or (step == self.step and not self.fired):
+            self.fired = True
+            variable = self.model.trainable_variables[0]
+            variable.assign(np.full(variable.shape, np.nan, variable.dtype))
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    class Stop(Exception):
+        pass
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise self.Stop()
+
+
+def all_finite(model):
+    return all(np.isfinite(variable.numpy()).all() for variable in model.weights)
+
+
+def history_epochs(run):
+    with open(run / "history.csv") as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def test_a_nan_step_stops_before_the_backup_is_overwritten(tmp_path):
+    config = tiny_config(tmp_path)
+    backup = RunBackup(tmp_path / "run" / "backup")
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, training step 5: .*not finite.*epoch 1\) is kept"):
+        train(config, verbose=0, extra_callbacks=[Poison(STEPS + 1)])  # poisoned in step 4, seen after step 5
+    assert backup.epochs() == [1, 0]
+    run = tmp_path / "run"
+    assert not (run / "final.weights.h5").exists() and not (run / "inference_model.keras").exists()
+    model = build_training_model(config, __import__("tensorflow").distribute.get_strategy())
+    assert backup.restore(model).epoch == 1 and all_finite(model)
+
+
+def test_the_cli_reports_a_diverged_run_in_one_line_and_exits_non_zero(tmp_path, capsys):
+    # A learning rate of 1e30: Adam's first steps move every weight by ~1e30, the losses overflow.
+    overrides = ["--set", f"runtime.run_dir={tmp_path / 'run'}", "--set", f"data.data_dir={tmp_path.parent / 'tfds'}",
+                 "--set", "training.learning_rate=1e30", "--set", "training.sample_every_steps=0"]
+    assert main(["train", str(TINY), *overrides]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("ragan-tf train: error: Training stopped at epoch 1")
+    assert not (tmp_path / "run" / "final.weights.h5").exists()
+    assert RunBackup(tmp_path / "run" / "backup").epochs() == [0]  # only the finite starting point
+
+
+def test_rollback_restores_the_last_backup_lowers_the_rates_and_finishes(tmp_path, capsys):
+    config = tiny_config(tmp_path, **{"training.on_nan": "rollback", "training.nan_lr_factor": 0.5})
+    model, history = train(config, verbose=0, extra_callbacks=[Poison(STEPS + 1)])
+    out = capsys.readouterr().out
+    assert "Rolled back at epoch 2, training step 5" in out and "restored the backup of epoch 1 (step 3)" in out
+    assert all_finite(model) and (tmp_path / "run" / "final.weights.h5").exists()
+    for optimizer in (model.generator_optimizer, model.discriminator_optimizer):
+        assert float(optimizer.learning_rate) == pytest.approx(0.5 * config.training.learning_rate)
+    metadata = json.loads(sorted((tmp_path / "run" / "backup").glob("epoch-*.json"))[-1].read_text())
+    assert metadata["rollbacks"] == 1
+    assert metadata["learning_rates"] == pytest.approx([0.5 * config.training.learning_rate] * 2)
+
+
+def test_rollback_gives_up_after_max_rollbacks(tmp_path, capsys):
+    config = tiny_config(tmp_path, **{"training.on_nan": "rollback", "training.max_rollbacks": 2})
+    with pytest.raises(TrainingDiverged, match="training.on_nan: rollback"):
+        train(config, verbose=0, extra_callbacks=[Poison(1, always=True)])
+    out = capsys.readouterr().out
+    assert out.count("Rolled back") == 2, out
+
+
+def test_a_damaged_latest_backup_falls_back_to_the_previous_one_without_duplicate_history(tmp_path, capsys):
+    config = tiny_config(tmp_path)
+    run = tmp_path / "run"
+    with pytest.raises(StopAfterEpoch.Stop):
+        train(config, verbose=0, extra_callbacks=[StopAfterEpoch(2)])
+    assert history_epochs(run) == [0, 1]
+    newest = run / "backup" / "epoch-000002.weights.h5"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated
+    capsys.readouterr()
+    model, _ = train(config, verbose=0)
+    out = capsys.readouterr().out
+    assert "The backup of epoch 2" in out and "is damaged" in out
+    assert "Resuming from the backup" in out and "1 of 3 epochs done, training step 3." in out
+    assert (run / "backup" / "epoch-000002.weights.h5.damaged").exists()  # kept, not deleted
+    assert history_epochs(run) == [0, 1, 2]  # epoch 1's row was replaced, not duplicated
+    assert int(model.train_step_count.numpy()) == 3 * STEPS
+
+
+def test_no_intact_backup_is_a_clear_error(tmp_path):
+    config = tiny_config(tmp_path)
+    with pytest.raises(StopAfterEpoch.Stop):
+        train(config, verbose=0, extra_callbacks=[StopAfterEpoch(1)])
+    for metadata in (tmp_path / "run" / "backup").glob("epoch-*.json"):
+        metadata.write_text("{not json")
+    with pytest.raises(BackupError, match="No backup in .* can be restored"):
+        train(config, verbose=0)
+
+
+def test_leftovers_of_a_killed_write_are_ignored_and_removed(tmp_path):
+    backup_dir = tmp_path / "run" / "backup"
+    backup_dir.mkdir(parents=True)
+    (backup_dir / "epoch-000001.partial.weights.h5").write_bytes(b"half a file")
+    model, _ = train(tiny_config(tmp_path, **{"training.epochs": 1}), verbose=0)
+    assert not list(backup_dir.glob("*.partial*"))
+    assert RunBackup(backup_dir).epochs() == [1, 0]
+
+
+def test_write_atomically_leaves_the_old_file_when_the_write_fails(tmp_path):
+    target = tmp_path / "final.weights.h5"
+    target.write_text("old")
+
+    def failing(path):
+        Path(path).write_text("half")
+        raise OSError(28, "No space left on device", path)
+
+    with pytest.raises(OSError):
+        write_atomically(target, failing)
+    assert target.read_text() == "old"
+
+
+def test_a_resume_with_another_architecture_is_refused_with_a_diff(tmp_path):
+    config = tiny_config(tmp_path, **{"training.epochs": 1})
+    train(config, verbose=0)
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    changed = tiny_config(tmp_path, **{"training.epochs": 2, "model.base_channels": 16})
+    with pytest.raises(BackupError, match=r"another architecture \(model.base_channels: 8 -> 16\)"):
+        train(changed, verbose=0)
+    assert (tmp_path / "run" / "config.yaml").read_text() == saved  # not overwritten
+    # A changed loss weight or epoch count is not an architecture change: the run resumes.
+    model, _ = train(tiny_config(tmp_path, **{"training.epochs": 2, "model.lambda_cyc": 5.0}), verbose=0)
+    assert int(model.train_step_count.numpy()) == 2 * STEPS
+
+
+def test_a_run_dir_that_is_a_file_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "run").write_text("a file")
+    with pytest.raises(ConfigError, match=r"runtime.run_dir: .*run is a file"):
+        train(tiny_config(tmp_path), verbose=0)
+    assert (tmp_path / "run").read_text() == "a file"
+
+
+def test_an_epoch_reads_the_same_batches_whatever_epoch_the_stream_starts_at(tmp_path):
+    from ragan_tf.data.pipeline import make_dataset
+
+    data = tiny_config(tmp_path).data
+    stream = make_dataset(data, "train", 4, True, seed=3, steps_per_epoch=2)
+    resumed = make_dataset(data, "train", 4, True, seed=3, start_epoch=1, steps_per_epoch=2)
+    from_start = [batch["image"].numpy() for batch in stream.take(4)]
+    from_epoch_1 = [batch["image"].numpy() for batch in resumed.take(2)]
+    for expected, got in zip(from_start[2:], from_epoch_1):
+        np.testing.assert_array_equal(expected, got)
+    assert not np.array_equal(from_start[0], from_start[2])  # epochs differ from each other
