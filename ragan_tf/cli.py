@@ -22,6 +22,12 @@ def _show_dataset(args):
     from ragan_tf.visualization import save_png
 
     if args.dataset == "synthetic":
+        from ragan_tf.data.synthetic_faces import MAX_SIZE, MIN_SIZE
+
+        if not MIN_SIZE <= args.size <= MAX_SIZE:
+            raise ConfigError(f"--size must be {MIN_SIZE} to {MAX_SIZE} px for the synthetic faces, got {args.size}.")
+        if args.identities < 1:
+            raise ConfigError(f"--identities must be at least 1, got {args.identities}.")
         picture = synthetic_preview(args.size, args.identities, args.age_groups, args.seed)
     elif os.path.isdir(args.dataset):
         from ragan_tf.data.prepare import read_plan

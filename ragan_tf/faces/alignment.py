@@ -22,6 +22,7 @@ import dataclasses
 
 import numpy as np
 
+from ragan_tf.errors import RaganError
 from ragan_tf.faces.affine import transform_points, warp_image
 from ragan_tf.faces.detection import FaceDetector, _check_rgb
 from ragan_tf.faces.landmark_mask import landmark_face_mask
@@ -30,6 +31,10 @@ from ragan_tf.faces.landmarks import five_point_landmarks
 # ---------------------------------------------------------------------------
 # The alignment recipe
 # ---------------------------------------------------------------------------
+
+
+class AlignmentError(RaganError, ValueError):
+    """An alignment name that is not in `SPECS`, or landmarks no crop can be cut from."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,12 +84,12 @@ def get_spec(spec) -> AlignmentSpec:
     """An `AlignmentSpec` by name (or passed through).
 
     Raises:
-        ValueError: an unknown name; the message lists the known ones.
+        AlignmentError: an unknown name; the message lists the known ones.
     """
     if isinstance(spec, AlignmentSpec):
         return spec
     if spec not in SPECS:
-        raise ValueError(f"unknown alignment {spec!r}; choose one of: {', '.join(SPECS)}.")
+        raise AlignmentError(f"unknown alignment {spec!r}; choose one of: {', '.join(SPECS)}.")
     return SPECS[spec]
 
 
@@ -97,7 +102,7 @@ def _crop_frame(landmarks, spec):
     x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
     length = np.hypot(*x)
     if not length > 1e-9:
-        raise ValueError("degenerate landmarks: the eyes and the mouth coincide.")
+        raise AlignmentError("degenerate landmarks: the eyes and the mouth coincide.")
     x *= max(np.hypot(*eye_to_eye) * spec.eye_scale, np.hypot(*eye_to_mouth) * spec.mouth_scale) / length
     y = np.flipud(x) * [-1, 1]
     return eye_avg + eye_to_mouth * spec.centre_shift, x, y

@@ -4,7 +4,10 @@
 HOG finds nothing) and as confirmation (of weak HOG hits), on a copy of the
 photo shrunk for detection, then dlib's 68-point shape predictor at full
 resolution. dlib and its models (`face_recognition_models`) are imported and
-loaded on first use, once per process.
+loaded on first use, once per process. Images narrower or lower than the
+smallest face the detectors find have no face, and the detectors never see
+them: dlib's CNN fails on slivers a few pixels wide, and that failure can
+corrupt the process's memory (later crashes), so it is prevented, not caught.
 
 Example:
     >>> faces = FaceDetector().detect(photo.rgb)   # [68, 2] landmarks per face, left to right
@@ -18,6 +21,13 @@ import numpy as np
 from ragan_tf.faces.photo_io import detection_image
 
 DETECTORS = ("auto", "hog", "cnn")
+# dlib's HOG detector scans 80 x 80 px windows, its MMOD CNN finds faces from about
+# 80 px too: with the image doubled `upsample` times, the smallest face found is
+# DETECTOR_WINDOW / 2 ** upsample px (40 px at the default upsample=1).
+DETECTOR_WINDOW = 80
+# dlib's CNN fails on images up to 8 px wide without upsampling (up to 3 px with it);
+# images it is given are at least this wide, whatever `upsample`.
+_CNN_MIN_SIDE = 16
 # HOG detections scoring below this are confirmed by the CNN in "auto" mode: on
 # skimage's astronaut HOG (upsample 1) also fires at 0.12 on the suit's patch, while
 # true cartoon faces can score as low as 0.01.
@@ -93,6 +103,11 @@ class FaceDetector:
             `max_detection_side`: it is slow).
         max_detection_side: longest side of the image detectors see.
 
+    Attributes:
+        min_face_side: the smallest face side (px) the detectors find,
+            `DETECTOR_WINDOW / 2 ** upsample` (at least 16); images narrower
+            or lower than this have no face and are not searched.
+
     Example:
         >>> faces = FaceDetector().detect(photo.rgb)
         >>> [points.shape for points in faces]
@@ -105,6 +120,7 @@ class FaceDetector:
         self.detector = detector
         self.upsample = int(upsample)
         self.max_detection_side = int(max_detection_side)
+        self.min_face_side = max(DETECTOR_WINDOW / 2**self.upsample, _CNN_MIN_SIDE)
 
     def detect(self, rgb) -> list[np.ndarray]:
         """68 landmarks per face found in `rgb`.
@@ -124,8 +140,10 @@ class FaceDetector:
 
     def boxes(self, rgb) -> list[np.ndarray]:
         """Face boxes (left, top, right, bottom; inclusive pixels) in `rgb`, as detected
-        (no resizing): float64 [4] each."""
+        (no resizing): float64 [4] each; none when `rgb` is smaller than `min_face_side`."""
         rgb = _check_rgb(rgb)
+        if min(rgb.shape[:2]) < self.min_face_side:
+            return []  # no face fits, and dlib's CNN must not see slivers (see the module docstring)
         if self.detector == "cnn":
             return self._cnn_boxes(rgb)
         rectangles, scores, _ = _hog_detector().run(rgb, self.upsample, 0.0)

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from PIL import ExifTags, Image
 
+from ragan_tf.errors import RaganError
+
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_JPEG_QUALITY = 95
 
@@ -64,7 +66,7 @@ _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
 _PIL_LIMIT_LOCK = threading.Lock()
 
 
-class PhotoError(ValueError):
+class PhotoError(RaganError, ValueError):
     """A photo that cannot be read or written; the message names the file and the fix."""
 
 

@@ -9,10 +9,13 @@ call per face for all target ages), and `paste_back.paste_back_all`
 """
 
 import dataclasses
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
+from ragan_tf.errors import RaganError
 from ragan_tf.faces.alignment import align_face, get_spec
 from ragan_tf.faces.detection import FaceDetector
 from ragan_tf.faces.photo_io import DEFAULT_MAX_PIXELS, PhotoError, load_photo
@@ -21,8 +24,16 @@ from ragan_tf.inference.paste_back import paste_back_all
 MIN_AGE, MAX_AGE = 0, 120
 
 
+class AgingError(RaganError, ValueError):
+    """Target ages out of range, or a model folder that is not an export of an age transformer."""
+
+
 class NoFaceError(PhotoError):
     """A photo in which the detector found no face."""
+
+
+class PhotoTooSmallError(PhotoError):
+    """A photo narrower or lower than the smallest face the detectors find."""
 
 
 @dataclasses.dataclass
@@ -54,11 +65,47 @@ def check_ages(ages):
     """Target ages as a list of ints; a clear error for an empty list or an age out of range."""
     ages = [int(age) for age in ages]
     if not ages:
-        raise ValueError("Give at least one target age.")
+        raise AgingError("Give at least one target age.")
     wrong = [age for age in ages if not MIN_AGE <= age <= MAX_AGE]
     if wrong:
-        raise ValueError(f"Target ages must be within {MIN_AGE}-{MAX_AGE} years; got {wrong}.")
+        raise AgingError(f"Target ages must be within {MIN_AGE}-{MAX_AGE} years; got {wrong}.")
     return ages
+
+
+def read_export_card(model):
+    """The model card of the export folder `model`, checked to be one that can age photos.
+
+    Raises:
+        AgingError: `model` is missing, a file, a training run folder, a
+            folder without (or with a damaged) signature.json, or a sampler's export.
+    """
+    from ragan_tf.export.model_card import read_model_card  # lazy like tensorflow: ragan_tf.export loads keras
+
+    folder = Path(model)
+    if not folder.is_dir():
+        problem = "is a file, not a folder" if folder.exists() else "no such folder"
+        raise AgingError(f"{model}: {problem}; pass the folder written by `ragan-tf export RUN_DIR --out DIR`.")
+    if not (folder / "signature.json").exists() and (folder / "config.yaml").is_file():
+        raise AgingError(
+            f"{model}: a training run folder, not an export; export it first with "
+            f"`ragan-tf export {model} --out DIR` and pass DIR to --model."
+        )
+    try:
+        card = read_model_card(folder)
+    except FileNotFoundError as error:  # the message names the folder and the fix
+        raise AgingError(str(error)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AgingError(
+            f"{folder / 'signature.json'}: not a readable model card ({error}); the export is damaged: "
+            "export the run again."
+        ) from None
+    model_info = card.get("model", {})
+    if "age_transformer" not in model_info.get("tasks", ["age_transformer"]):  # 0.1 cards: RAGAN
+        raise AgingError(
+            f"{model}: this export is a {model_info.get('type', 'sampler')} sampler: it draws new faces "
+            "and cannot age a photo (use its serving_default signature with seed and num_images)."
+        )
+    return card
 
 
 class Ager:
@@ -82,15 +129,7 @@ class Ager:
     def __init__(self, model, detector="auto", max_pixels=DEFAULT_MAX_PIXELS, crop_size=None):
         import tensorflow as tf
 
-        from ragan_tf.export.model_card import read_model_card  # lazy like tensorflow: ragan_tf.export loads keras
-
-        self.card = read_model_card(model)
-        model_info = self.card.get("model", {})
-        if "age_transformer" not in model_info.get("tasks", ["age_transformer"]):  # 0.1 cards: RAGAN
-            raise ValueError(
-                f"{model}: this export is a {model_info.get('type', 'sampler')} sampler: it draws new faces "
-                "and cannot age a photo (use its serving_default signature with seed and num_images)."
-            )
+        self.card = read_export_card(model)
         self.image_size = int(self.card["image_size"])
         self.crop_size = int(crop_size or self.image_size)
         self.max_pixels = max_pixels
@@ -112,8 +151,21 @@ class Ager:
         return result["aged_image"].numpy()
 
     def age_image(self, rgb, ages, source="image"):
-        """Ages every face in an RGB uint8 image; raises `NoFaceError` when there is none."""
+        """Ages every face in an RGB uint8 image.
+
+        Raises:
+            PhotoTooSmallError: the image is smaller than the smallest face the
+                detectors find (refused before any detector runs).
+            NoFaceError: the detector found no face.
+        """
         ages = check_ages(ages)
+        height, width = np.shape(rgb)[:2]
+        side = self.detector.min_face_side
+        if min(height, width) < side:
+            raise PhotoTooSmallError(
+                f"{source}: {width}x{height} px is too small to hold a face (dlib's detectors find faces "
+                f"from {side:g} px); use a photo at least {side:g}x{side:g} px."
+            )
         start = time.perf_counter()
         landmarks = self.detector.detect(rgb)
         detected = time.perf_counter()

@@ -2,7 +2,9 @@
 
 All files of a photo are first written into a hidden staging folder next to
 them and moved into place only when every one succeeded, so a failure
-leaves no partial output.
+leaves no partial output. Files that were in the folder before are not
+overwritten (`OutputExistsError`) unless asked; two photos of one batch that
+would write the same names get distinct ones (`unique_name`).
 """
 
 import shutil
@@ -13,12 +15,17 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ragan_tf.errors import RaganError
 from ragan_tf.faces.photo_io import detection_image, save_photo
 from ragan_tf.visualization import image_grid
 
 STRIP_HEIGHT = 384
 GIF_MAX_SIDE = 480
 GIF_FRAME_MS = 120
+
+
+class OutputExistsError(RaganError):
+    """An output file that was in the output folder before `ragan-tf age` ran."""
 
 
 def _shrink_to_height(image, max_height):
@@ -69,7 +76,39 @@ def output_names(source, ages, num_faces, strip=True, gif=True, crops=False):
     return names
 
 
-def write_outputs(result, out_dir, sweep=None, strip=True, crops=False):
+def unique_name(source, taken, ages, num_faces, strip=True, gif=True, crops=False):
+    """The file name to name `source`'s outputs after, unique within a batch.
+
+    Args:
+        source: the photo's path or file name.
+        taken: case-folded output names already written by the batch (case-
+            insensitive file systems would merge `Face_age5.jpg` and `face_age5.jpg`).
+        ages, num_faces, strip, gif, crops: as for `output_names`.
+
+    Returns:
+        `source`'s own file name, or the first of `stem-2.ext`, `stem-3.ext`, ...
+        none of whose `output_names` is in `taken`.
+    """
+    path = Path(source)
+    name, number = path.name, 1
+    while any(output.casefold() in taken for output in output_names(name, ages, num_faces, strip, gif, crops)):
+        number += 1
+        name = f"{path.stem}-{number}{path.suffix}"
+    return name
+
+
+def refuse_existing(out_dir, names):
+    """Raises `OutputExistsError` naming the first of `names` already in `out_dir` (and how many more)."""
+    existing = [name for name in dict.fromkeys(names) if (Path(out_dir) / name).exists()]
+    if existing:
+        more = f" and {len(existing) - 1} more output name(s)" if len(existing) > 1 else ""
+        raise OutputExistsError(
+            f"{out_dir} already holds {existing[0]}{more} from before this command; outputs never "
+            "overwrite existing files: move them away or choose another --out."
+        )
+
+
+def write_outputs(result, out_dir, sweep=None, strip=True, crops=False, name=None, overwrite=False):
     """Writes every output of one `AgingResult` into `out_dir`, all or nothing.
 
     Args:
@@ -78,13 +117,22 @@ def write_outputs(result, out_dir, sweep=None, strip=True, crops=False):
         sweep: `(ages, frames)` from `Ager.sweep` for the GIF, or None for no GIF.
         strip: write the side-by-side strip.
         crops: also write the aligned crops and the generator's aged crops.
+        name: the file name the outputs are named after (see `unique_name`);
+            default `result.source`.
+        overwrite: replace files of the same names; otherwise they are refused.
 
     Returns:
         The list of written paths.
+
+    Raises:
+        OutputExistsError: an output name is taken in `out_dir` (without
+            `overwrite`); nothing is written.
     """
     out_dir = Path(out_dir)
+    names = output_names(name or result.source, result.ages, len(result.faces), strip, sweep is not None, crops)
+    if not overwrite:
+        refuse_existing(out_dir, names)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = output_names(result.source, result.ages, len(result.faces), strip, sweep is not None, crops)
     photo = result.photo
     alpha = photo.alpha if photo is not None else None
     greyscale = bool(photo is not None and photo.greyscale)
@@ -104,9 +152,14 @@ def write_outputs(result, out_dir, sweep=None, strip=True, crops=False):
                 for crop in aged:
                     save_photo(crop, staging / next(images))
         written = []
-        for name in names:
-            (staging / name).replace(out_dir / name)
-            written.append(out_dir / name)
+        try:
+            for output in names:
+                (staging / output).replace(out_dir / output)
+                written.append(out_dir / output)
+        except BaseException:  # Ctrl-C too: take back the files already moved
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
         return written
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -78,17 +78,18 @@ class GridWriter(keras.callbacks.Callback):
             save_png(grid, self.run_dir / "samples" / f"epoch_{epoch + 1:03d}{suffix}.png")
 
 
-def non_finite_losses(model):
-    """Names of the model's loss trackers whose value is NaN or infinite. Trackers with nothing
-    recorded (a training phase that did not run this epoch) are missing values, not failures."""
-    names = []
-    for metric in model.metrics:
-        count = getattr(metric, "count", None)
-        if count is not None and float(keras.ops.convert_to_numpy(count)) == 0:
-            continue
-        if not np.all(np.isfinite(keras.ops.convert_to_numpy(metric.result()))):
-            names.append(metric.name)
-    return names
+def non_finite_losses(model, logs=None):
+    """Names of the logged losses (`logs`, default: the model's trackers) that are NaN or
+    infinite. A tracker with nothing recorded (a training phase that did not run this epoch)
+    reports NaN as a missing value, not a failure."""
+    if logs is None:
+        logs = {metric.name: metric.result() for metric in model.metrics}
+    suspects = [name for name, value in logs.items() if not np.all(np.isfinite(keras.ops.convert_to_numpy(value)))]
+    if not suspects:  # the per-step path: no tracker is read again
+        return []
+    trackers = {metric.name: metric for metric in model.metrics}
+    return [name for name in suspects
+            if name not in trackers or float(keras.ops.convert_to_numpy(getattr(trackers[name], "count", 1))) > 0]
 
 
 def non_finite_weights(model):
@@ -125,7 +126,7 @@ class NumericGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.train_step_count.numpy())
         failpoints.reach(f"train_step:{step}")
-        bad = non_finite_losses(self.model)
+        bad = non_finite_losses(self.model, logs)
         if not bad:
             return
         self.handle(f"epoch {self._epoch + 1}, training step {step}: {', '.join(bad)} not finite")
