@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from ragan_tf.cli import main
-from ragan_tf.config import ConfigError, load_config
+from ragan_tf.config import ConfigError, architecture_diff, load_config
 from ragan_tf.errors import BackupError, TrainingDiverged
-from ragan_tf.training.backup import RunBackup, write_atomically
+from ragan_tf.training.backup import RunBackup, TrainingState, write_atomically
 from ragan_tf.training.train import build_training_model, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,7 +21,7 @@ STEPS = 3  # ragan_synthetic_tiny.yaml's training.steps_per_epoch
 
 def tiny_config(tmp_path, **values):
     overrides = {"runtime.run_dir": str(tmp_path / "run"), "data.data_dir": str(tmp_path.parent / "tfds"),
-                 "training.sample_every_steps": 0, "training.epochs": 3, **values}
+                 "training.sample_every_steps": 0, "training.epochs": 2, **values}
     return load_config(TINY, [f"{key}={value}" for key, value in overrides.items()])
 
 
@@ -113,37 +113,86 @@ def test_a_damaged_latest_backup_falls_back_to_the_previous_one_without_duplicat
     config = tiny_config(tmp_path)
     run = tmp_path / "run"
     with pytest.raises(StopAfterEpoch.Stop):
-        train(config, verbose=0, extra_callbacks=[StopAfterEpoch(2)])
-    assert history_epochs(run) == [0, 1]
-    newest = run / "backup" / "epoch-000002.weights.h5"
+        train(config, verbose=0, extra_callbacks=[StopAfterEpoch(1)])
+    assert history_epochs(run) == [0]
+    newest = run / "backup" / "epoch-000001.weights.h5"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated
     capsys.readouterr()
     model, _ = train(config, verbose=0)
     out = capsys.readouterr().out
-    assert "The backup of epoch 2" in out and "is damaged" in out
-    assert "Resuming from the backup" in out and "1 of 3 epochs done, training step 3." in out
-    assert (run / "backup" / "epoch-000002.weights.h5.damaged").exists()  # kept, not deleted
-    assert history_epochs(run) == [0, 1, 2]  # epoch 1's row was replaced, not duplicated
-    assert int(model.train_step_count.numpy()) == 3 * STEPS
+    assert "The backup of epoch 1" in out and "is damaged" in out
+    assert "Resuming from the backup" in out and "0 of 2 epochs done, training step 0." in out
+    assert (run / "backup" / "epoch-000001.weights.h5.damaged").exists()  # kept, not deleted
+    assert history_epochs(run) == [0, 1]  # epoch 0's row was replaced, not duplicated
+    assert int(model.train_step_count.numpy()) == 2 * STEPS
 
 
-def test_no_intact_backup_is_a_clear_error(tmp_path):
-    config = tiny_config(tmp_path)
-    with pytest.raises(StopAfterEpoch.Stop):
-        train(config, verbose=0, extra_callbacks=[StopAfterEpoch(1)])
-    for metadata in (tmp_path / "run" / "backup").glob("epoch-*.json"):
-        metadata.write_text("{not json")
-    with pytest.raises(BackupError, match="No backup in .* can be restored"):
-        train(config, verbose=0)
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import tensorflow as tf
+
+    return build_training_model(tiny_config(tmp_path_factory.mktemp("model")), tf.distribute.get_strategy())
 
 
-def test_leftovers_of_a_killed_write_are_ignored_and_removed(tmp_path):
-    backup_dir = tmp_path / "run" / "backup"
-    backup_dir.mkdir(parents=True)
-    (backup_dir / "epoch-000001.partial.weights.h5").write_bytes(b"half a file")
-    model, _ = train(tiny_config(tmp_path, **{"training.epochs": 1}), verbose=0)
-    assert not list(backup_dir.glob("*.partial*"))
-    assert RunBackup(backup_dir).epochs() == [1, 0]
+def test_with_no_intact_backup_the_run_starts_again_keeping_the_damaged_files(tiny_model, tmp_path):
+    backup = RunBackup(tmp_path / "backup")
+    for epoch in (1, 2):
+        backup.save(tiny_model, TrainingState(epoch=epoch, step=epoch * STEPS))
+    (tmp_path / "backup" / "epoch-000002.json").write_text("{not json")
+    (tmp_path / "backup" / "epoch-000001.weights.h5").write_bytes(b"")
+    messages = []
+    assert backup.restore(tiny_model, report=messages.append) is None
+    assert [message.split(" (")[0] for message in messages] == [
+        f"The backup of epoch 2 in {backup.directory} is damaged", f"The backup of epoch 1 in {backup.directory} is damaged",
+        f"No backup in {backup.directory} can be restored"]
+    assert "starting the run again from the beginning" in messages[-1] and not backup.exists()
+    assert sorted(path.name for path in backup.directory.iterdir()) == [
+        "epoch-000001.json.damaged", "epoch-000001.weights.h5.damaged",
+        "epoch-000002.json.damaged", "epoch-000002.weights.h5.damaged"]
+
+
+def test_an_intact_backup_restores_the_random_generators_and_rates(tiny_model, tmp_path):
+    from ragan_tf.training.backup import optimizers, seed_generators
+
+    backup = RunBackup(tmp_path / "backup")
+    generators = seed_generators(tiny_model)
+    assert generators  # RAGAN's target-age draws
+    before = [generator.state.numpy().copy() for generator in generators]
+    backup.save(tiny_model, TrainingState(epoch=1, step=STEPS, rollbacks=2))
+    for generator in generators:
+        generator.next()
+    optimizers(tiny_model)[0].learning_rate = 1.0
+    state = backup.restore(tiny_model)
+    assert (state.epoch, state.step, state.rollbacks) == (1, STEPS, 2)
+    for generator, saved in zip(generators, before):
+        np.testing.assert_array_equal(generator.state.numpy(), saved)
+    assert float(optimizers(tiny_model)[0].learning_rate) == pytest.approx(1e-4)
+
+
+def test_leftovers_of_a_killed_write_are_ignored_and_removed(tiny_model, tmp_path):
+    backup = RunBackup(tmp_path / "backup")
+    backup.save(tiny_model, TrainingState(epoch=1, step=STEPS))
+    (backup.directory / "epoch-000002.partial.weights.h5").write_bytes(b"half a file")
+    assert backup.restore(tiny_model).epoch == 1
+    assert sorted(path.name for path in backup.directory.iterdir()) == ["epoch-000001.json", "epoch-000001.weights.h5"]
+
+
+def test_only_the_two_newest_backups_are_kept(tiny_model, tmp_path):
+    backup = RunBackup(tmp_path / "backup")
+    for epoch in range(4):
+        backup.save(tiny_model, TrainingState(epoch=epoch, step=epoch))
+    assert backup.epochs() == [3, 2] and len(list(backup.directory.iterdir())) == 4
+
+
+def test_an_empty_legacy_backup_does_not_block_reruns(tiny_model, tmp_path):
+    backup = RunBackup(tmp_path / "backup")
+    backup.directory.mkdir()
+    (backup.directory / "latest.weights.h5").write_bytes(b"")  # a ragan-tf < 0.3 backup cut during its first write
+    (backup.directory / "training_metadata.json").write_text("")
+    messages = []
+    assert backup.restore(tiny_model, report=messages.append) is None
+    assert "cannot be restored" in messages[0] and "starting the run again" in messages[0]
+    assert (backup.directory / "training_metadata.json.damaged").exists() and not backup.exists()
 
 
 def test_write_atomically_leaves_the_old_file_when_the_write_fails(tmp_path):
@@ -167,9 +216,7 @@ def test_a_resume_with_another_architecture_is_refused_with_a_diff(tmp_path):
     with pytest.raises(BackupError, match=r"another architecture \(model.base_channels: 8 -> 16\)"):
         train(changed, verbose=0)
     assert (tmp_path / "run" / "config.yaml").read_text() == saved  # not overwritten
-    # A changed loss weight or epoch count is not an architecture change: the run resumes.
-    model, _ = train(tiny_config(tmp_path, **{"training.epochs": 2, "model.lambda_cyc": 5.0}), verbose=0)
-    assert int(model.train_step_count.numpy()) == 2 * STEPS
+    assert not architecture_diff(config, tiny_config(tmp_path, **{"training.epochs": 2, "model.lambda_cyc": 5.0}))
 
 
 def test_a_run_dir_that_is_a_file_is_refused_before_anything_is_written(tmp_path):

@@ -21,6 +21,12 @@ import dataclasses
 
 import numpy as np
 
+from ragan_tf.errors import RaganError
+
+
+class AgeGroupError(RaganError, ValueError):
+    """An age-group scheme that does not exist."""
+
 
 @dataclasses.dataclass(frozen=True)
 class AgeGroupScheme:
@@ -145,6 +151,6 @@ def get_scheme(name):
     try:
         return SCHEMES[name]
     except KeyError:
-        raise ValueError(
+        raise AgeGroupError(
             f"Unknown age-group scheme {name!r}; choose one of {sorted(SCHEMES)}."
         ) from None

@@ -24,6 +24,7 @@ import os
 
 import tensorflow_datasets as tfds
 
+from ragan_tf.config import ConfigError
 from ragan_tf.data.datasets import DatasetSpec
 from ragan_tf.data.face_records import FaceRecord, ReadResult, check_manual_dir
 
@@ -69,7 +70,7 @@ def read_records(manual_dir, validation="train"):
         FileNotFoundError: no prepared `celeb_a` in `manual_dir`.
     """
     if validation not in VALIDATION_CHOICES:
-        raise ValueError(f"validation must be one of {VALIDATION_CHOICES}; got {validation!r}.")
+        raise ConfigError(f"validation must be one of {VALIDATION_CHOICES}; got {validation!r}.")
     check_manual_dir(manual_dir, [TFDS_NAME], "celeb_a", INSTRUCTIONS)
     builder = tfds.builder(TFDS_NAME, data_dir=manual_dir)
     if not builder.is_prepared():

@@ -38,6 +38,8 @@ import zlib
 
 import numpy as np
 
+from ragan_tf.config import ConfigError
+
 MASK_SOURCES = ("parsing", "landmarks", "none")
 IMAGE_FORMATS = ("raw", "png", "jpeg")
 MAX_AGE = 120
@@ -136,7 +138,7 @@ def hash_split(name, test_fraction):
     CRC-32 keeps the split the same on every machine and Python version.
     """
     if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1); got {test_fraction}.")
+        raise ConfigError(f"test_fraction must be in [0, 1); got {test_fraction}.")
     bucket = zlib.crc32(str(name).encode("utf-8")) % 10_000
     return "test" if bucket < round(test_fraction * 10_000) else "train"
 

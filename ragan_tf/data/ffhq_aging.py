@@ -30,6 +30,7 @@ import re
 
 import tensorflow_datasets as tfds
 
+from ragan_tf.config import ConfigError
 from ragan_tf.data.datasets import DatasetSpec
 from ragan_tf.data.face_records import FaceRecord, ReadResult, check_manual_dir
 from ragan_tf.data.manual_builder import ManualFaceDataset
@@ -197,7 +198,7 @@ def read_records(
         reader = csv.DictReader(labels)
         missing = [column for column in COLUMNS if column not in (reader.fieldnames or ())]
         if missing:
-            raise ValueError(f"FFHQ-Aging: {LABELS_FILE} lacks the columns {', '.join(missing)}.")
+            raise ConfigError(f"FFHQ-Aging: {LABELS_FILE} lacks the columns {', '.join(missing)}.")
         for line, row in enumerate(reader, start=2):
             parsed = _parse_row(row)
             if parsed is None:

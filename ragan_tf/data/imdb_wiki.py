@@ -25,6 +25,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from ragan_tf.config import ConfigError
 from ragan_tf.data.datasets import DatasetSpec
 from ragan_tf.data.face_records import (
     FaceRecord,
@@ -176,7 +177,7 @@ def read_records(manual_dir, subset="both", clean=True, min_face_score=1.0, test
             IMDb and WIKI have them; nameless rows by file).
     """
     if subset not in SUBSETS:
-        raise ValueError(f"subset must be one of {', '.join(SUBSETS)}; got {subset!r}.")
+        raise ConfigError(f"subset must be one of {', '.join(SUBSETS)}; got {subset!r}.")
     databases = SUBSETS[subset]
     check_manual_dir(manual_dir, [f"{db}_crop/{db}.mat" for db in databases], "IMDB-WIKI", INSTRUCTIONS)
     result = ReadResult()

@@ -25,6 +25,7 @@ import re
 
 import tensorflow_datasets as tfds
 
+from ragan_tf.config import ConfigError
 from ragan_tf.data.datasets import DatasetSpec
 from ragan_tf.data.face_records import (
     FaceRecord,
@@ -84,7 +85,7 @@ def find_csv(manual_dir):
         raise FileNotFoundError(f"morph: no .csv file in {manual_dir!r}.\n{INSTRUCTIONS.strip()}")
     if len(found) > 1:
         names = ", ".join(dataset_key(path, manual_dir) for path in found)
-        raise ValueError(f"morph: several .csv files in {manual_dir!r} ({names}); choose one with --option csv=NAME.")
+        raise ConfigError(f"morph: several .csv files in {manual_dir!r} ({names}); choose one with --option csv=NAME.")
     return found[0]
 
 

@@ -206,16 +206,19 @@ def _prepared_source(data_config):
         }
 
     def read(split, shuffle_files, seed, input_context=None):
-        files = [os.fspath(path) for path in info.splits[split].filepaths]
-        by_file = input_context is not None and len(files) >= input_context.num_input_pipelines
+        files = tf.constant([os.fspath(path) for path in info.splits[split].filepaths])
+        count = int(files.shape[0])
+        by_file = input_context is not None and count >= input_context.num_input_pipelines
+        if shuffle_files:  # a stateless permutation: `seed` may be a tensor (one per epoch), the same on every host
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(count), seed=tf.stack([tf.cast(0 if seed is None else seed, tf.int64), 2]))
+            files = tf.gather(files, order)
         dataset = tf.data.Dataset.from_tensor_slices(files)
         if by_file:
             dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        if shuffle_files:
-            dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.interleave(
             tf.data.TFRecordDataset,
-            cycle_length=min(16, len(files)),
+            cycle_length=min(16, count),
             block_length=16,
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,  # the same order on every run: exact resumption

@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from ragan_tf.config import ConfigError
 from ragan_tf.errors import RaganError
 
 WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -104,7 +105,7 @@ def resolve_weights(weights, allow_download=False):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"InceptionV3 weights file not found: {path}. {_unavailable_message()}")
     if not path.endswith(".h5"):
-        raise ValueError(f"InceptionV3 weights must be a Keras .h5 or .weights.h5 file; got {path}.")
+        raise ConfigError(f"InceptionV3 weights must be a Keras .h5 or .weights.h5 file; got {path}.")
     return path
 
 

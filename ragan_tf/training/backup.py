@@ -17,7 +17,9 @@ moment (SIGKILL, power loss) leaves either the new backup complete or the
 previous one untouched, never a half-written file that a rerun trips over;
 a rerun removes the `.partial` leftovers. A backup that fails its checks
 when it is restored (truncated, edited, unreadable) is renamed `*.damaged`
-(kept, not deleted), and the previous one is used, with a message.
+(kept, not deleted), and the previous one is used, with a message; with no
+intact backup left, the run starts again (a rerun never fails on a damaged
+backup).
 
 The random generators' state matters for exact resumption: Keras saves
 variables of layers and optimizers but not `keras.random.SeedGenerator`
@@ -158,11 +160,13 @@ class RunBackup:
         """Loads the newest intact backup into `model`.
 
         Returns:
-            Its `TrainingState`, or None when there is no backup. A damaged
-            backup is renamed `*.damaged` and the one before it is tried.
+            Its `TrainingState`, or None when there is no backup to resume
+            from. A damaged backup is renamed `*.damaged` (kept) and the one
+            before it is tried; when all are damaged, the run starts again.
 
         Raises:
-            BackupError: backups exist, but none of them can be restored.
+            BackupError: an intact backup that does not fit `model` (another
+                architecture).
         """
         self.remove_partial()
         epochs = self.epochs()
@@ -175,10 +179,9 @@ class RunBackup:
                 damaged = self._mark_damaged(epoch)
                 report(f"The backup of epoch {epoch} in {self.directory} is damaged ({_reason(error)}); "
                        f"kept as {', '.join(damaged)}. Trying the one before it.")
-        raise BackupError(
-            f"No backup in {self.directory} can be restored (all are damaged and kept as *.damaged); "
-            f"move the folder away to start the run again."
-        )
+        report(f"No backup in {self.directory} can be restored (all are damaged, kept as *.damaged): "
+               f"starting the run again from the beginning.")
+        return None
 
     def _restore(self, model, epoch):
         weights_path, metadata_path = self._paths(epoch)
@@ -214,19 +217,26 @@ class RunBackup:
             epoch = int(json.loads(metadata_path.read_text())["epoch"])
             model.load_weights(str(weights_path))
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise BackupError(f"The backup in {self.directory} (written by ragan-tf < 0.3) cannot be restored "
-                              f"({_reason(error)}); move the folder away to start the run again.") from None
+            damaged = _mark_damaged((weights_path, metadata_path))
+            report(f"The backup in {self.directory} (written by ragan-tf < 0.3) cannot be restored "
+                   f"({_reason(error)}; kept as {', '.join(damaged)}): starting the run again from the beginning.")
+            return None
         report("Resuming from a backup written by ragan-tf < 0.3: the random state of the target draws was "
                "not saved then, so the rest of the run is not bit-identical to an uninterrupted one.")
         return TrainingState(epoch=epoch, step=int(model.train_step_count.numpy()), legacy=True)
 
     def _mark_damaged(self, epoch):
-        names = []
-        for path in self._paths(epoch):
-            if path.exists():
-                os.replace(path, path.with_name(path.name + ".damaged"))
-                names.append(path.name + ".damaged")
-        return names
+        return _mark_damaged(self._paths(epoch))
+
+
+def _mark_damaged(paths):
+    """Renames the existing `paths` to `*.damaged` (kept for a post-mortem); their new names."""
+    names = []
+    for path in paths:
+        if path.exists():
+            os.replace(path, path.with_name(path.name + ".damaged"))
+            names.append(path.name + ".damaged")
+    return names
 
 
 def _reason(error):

@@ -159,6 +159,7 @@ def train(config, verbose="auto", extra_callbacks=()):
         initial_epoch=initial_epoch,
         steps_per_epoch=steps,
         validation_data=validation_data,
+        validation_steps=training.validation_steps,
         callbacks=callbacks,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
@@ -179,13 +180,16 @@ def train(config, verbose="auto", extra_callbacks=()):
 
 
 def validation_dataset(config, strategy):
-    """The same `training.validation_steps` test batches every epoch (all test batches when None)."""
+    """The same `training.validation_steps` test batches every epoch (all test batches when None).
+
+    Keras keeps one validation iterator across epochs when `validation_steps` is set, so those
+    batches are repeated: every epoch reads one cycle of them."""
     steps = config.training.validation_steps
 
     def batches(input_context=None):
         dataset = make_dataset(config.data, "test", config.training.batch_size, False, input_context=input_context,
                                repeat=False)
-        return dataset.take(steps) if steps else dataset
+        return dataset.take(steps).repeat() if steps else dataset
 
     if config.runtime.strategy != "default":
         return strategy.distribute_datasets_from_function(batches)
