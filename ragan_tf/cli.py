@@ -71,7 +71,7 @@ def _age(args):
 
     return age_photos(
         args.photos, args.model, args.ages, args.out, detector=args.detector, gif_frames=args.gif_frames,
-        strip=not args.no_strip, crops=args.save_crops, max_pixels=args.max_pixels,
+        strip=not args.no_strip, crops=args.save_crops, max_pixels=args.max_pixels, overwrite=args.overwrite,
     )
 
 
@@ -165,7 +165,9 @@ def build_parser():
     age.add_argument("photos", nargs="+", help="photo files (JPEG, PNG, ...)")
     age.add_argument("--model", required=True, help="a folder written by `ragan-tf export`")
     age.add_argument("--ages", nargs="+", type=int, default=[5, 20, 40, 70], help="target ages in years")
-    age.add_argument("--out", default="aged", help="output folder (default: ./aged)")
+    age.add_argument("--out", default="aged", help="output folder (default: ./aged); existing files in it are "
+                     "never replaced unless --overwrite")
+    age.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
     age.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto",
                      help="dlib face detector; auto = HOG, then the CNN detector when HOG finds nothing")
     age.add_argument("--gif-frames", type=int, default=16,

@@ -164,10 +164,18 @@ def test_outputs_from_before_are_never_overwritten(faces, tiny_export, tmp_path,
     assert run_age([faces / "good1.png", faces / "good2.png"], out, tiny_export, *FAST) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"ragan-tf age: error: {out} already holds good2_age60.png from before this command; outputs never "
-        "overwrite existing files: move them away or choose another --out."
+        "overwrite existing files: move them away, choose another --out or pass --overwrite."
     ]
     assert sorted(path.name for path in out.iterdir()) == ["good2_age60.png"]
     assert (out / "good2_age60.png").read_bytes() == b"an earlier result"
+
+
+def test_overwrite_replaces_outputs_from_before(faces, tiny_export, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "good2_age60.png").write_bytes(b"an earlier result")
+    assert run_age([faces / "good2.png"], out, tiny_export, *FAST, "--overwrite") == 0
+    assert (out / "good2_age60.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # a new picture
 
 
 def test_a_photo_whose_crop_would_overwrite_an_earlier_file_fails_alone(faces, reuse_ager, tiny_export, tmp_path,

@@ -187,7 +187,7 @@ def test_only_the_two_newest_backups_are_kept(tiny_model, tmp_path):
 def test_an_empty_legacy_backup_does_not_block_reruns(tiny_model, tmp_path):
     backup = RunBackup(tmp_path / "backup")
     backup.directory.mkdir()
-    (backup.directory / "latest.weights.h5").write_bytes(b"")  # a ragan-tf < 0.3 backup cut during its first write
+    (backup.directory / "latest.weights.h5").write_bytes(b"")  # a pre-issue-12 backup cut during its first write
     (backup.directory / "training_metadata.json").write_text("")
     messages = []
     assert backup.restore(tiny_model, report=messages.append) is None

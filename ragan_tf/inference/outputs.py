@@ -104,7 +104,7 @@ def refuse_existing(out_dir, names):
         more = f" and {len(existing) - 1} more output name(s)" if len(existing) > 1 else ""
         raise OutputExistsError(
             f"{out_dir} already holds {existing[0]}{more} from before this command; outputs never "
-            "overwrite existing files: move them away or choose another --out."
+            "overwrite existing files: move them away, choose another --out or pass --overwrite."
         )
 
 

@@ -96,7 +96,7 @@ class TrainingState:
     epoch: int
     step: int
     rollbacks: int = 0
-    legacy: bool = False  # a Keras `BackupAndRestore` folder (ragan-tf < 0.3): no random state
+    legacy: bool = False  # a Keras `BackupAndRestore` folder (before the crash-consistent backups): no random state
 
 
 class RunBackup:
@@ -218,10 +218,10 @@ class RunBackup:
             model.load_weights(str(weights_path))
         except (OSError, ValueError, KeyError, TypeError) as error:
             damaged = _mark_damaged((weights_path, metadata_path))
-            report(f"The backup in {self.directory} (written by ragan-tf < 0.3) cannot be restored "
+            report(f"The backup in {self.directory} (written before the crash-consistent backups) cannot be restored "
                    f"({_reason(error)}; kept as {', '.join(damaged)}): starting the run again from the beginning.")
             return None
-        report("Resuming from a backup written by ragan-tf < 0.3: the random state of the target draws was "
+        report("Resuming from a backup written before the crash-consistent backups: the random state of the target draws was "
                "not saved then, so the rest of the run is not bit-identical to an uninterrupted one.")
         return TrainingState(epoch=epoch, step=int(model.train_step_count.numpy()), legacy=True)
 
