@@ -87,11 +87,6 @@ class ExampleSource:
 def _synthetic_source(data_config):
     from ragan_tf.data.synthetic_aging_faces import synthetic_builder
 
-    from ragan_tf.data.synthetic_faces import MAX_SIZE, MIN_SIZE
-
-    if not MIN_SIZE <= data_config.image_size <= MAX_SIZE:
-        raise ConfigError(f"data.image_size is {data_config.image_size}, but the synthetic dataset renders "
-                          f"faces of {MIN_SIZE} to {MAX_SIZE} px.")
     builder = synthetic_builder(
         data_dir=data_config.data_dir,
         image_size=data_config.image_size,

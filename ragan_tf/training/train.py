@@ -132,13 +132,8 @@ def train(config, verbose="auto", extra_callbacks=()):
         print(f"Resuming from the backup in {backup.directory}: {state.epoch} of {training.epochs} epochs done, "
               f"training step {state.step}.", flush=True)
 
-    dataset_kwargs = {"seed": config.runtime.seed, "start_epoch": initial_epoch, "steps_per_epoch": steps}
-    if config.runtime.strategy != "default":
-        train_data = distributed_dataset(strategy, config.data, "train", training.batch_size, True, **dataset_kwargs)
-    else:
-        train_data = make_dataset(config.data, "train", training.batch_size, True, **dataset_kwargs)
+    train_data = training_dataset(config, strategy, initial_epoch, steps)
     validation_data = validation_dataset(config, strategy)
-
     guard = NumericGuard(backup, training.on_nan, training.nan_lr_factor, training.max_rollbacks,
                          rollbacks=state.rollbacks if state else 0)
     callbacks = [
@@ -166,10 +161,11 @@ def train(config, verbose="auto", extra_callbacks=()):
     )
     if guard.failure is not None:
         kept = backup.epochs()
+        advice = "training.learning_rate" + (", or set training.on_nan=rollback," if training.on_nan == "stop" else "")
         raise TrainingDiverged(
             f"Training stopped at {guard.failure} (training.on_nan: {training.on_nan}). Nothing final was written; "
             f"the last good backup (epoch {kept[0] if kept else 0}) is kept in {backup.directory}. Lower "
-            f"training.learning_rate, or set training.on_nan=rollback, and run the same command again."
+            f"{advice} and run the same command again."
         )
     _save_final(model, run_dir)
     from ragan_tf.visualization import save_loss_curves
@@ -177,6 +173,14 @@ def train(config, verbose="auto", extra_callbacks=()):
     save_loss_curves(run_dir / "history.csv", run_dir / "loss_curves.png", title=f"{config.name} ({family.name})")
     _report(history, run_dir)
     return model, history
+
+
+def training_dataset(config, strategy, start_epoch, steps):
+    """The training stream from epoch `start_epoch` on, `steps` batches per epoch (`make_dataset`)."""
+    kwargs = {"seed": config.runtime.seed, "start_epoch": start_epoch, "steps_per_epoch": steps}
+    if config.runtime.strategy != "default":
+        return distributed_dataset(strategy, config.data, "train", config.training.batch_size, True, **kwargs)
+    return make_dataset(config.data, "train", config.training.batch_size, True, **kwargs)
 
 
 def validation_dataset(config, strategy):
