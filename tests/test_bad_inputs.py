@@ -117,3 +117,17 @@ def test_evaluate_and_show_dataset_refuse_with_one_line_and_write_nothing(workdi
     before = snapshot(workdir)
     check_refused(capsys, argv, argv[0], fragment)
     assert snapshot(workdir) == before
+
+
+def test_a_full_disk_is_one_line_naming_the_file(workdir, capsys, monkeypatch, tmp_path_factory):
+    import errno
+
+    import ragan_tf.training.train as training
+
+    def full(config, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(training, "save_config", full)
+    data_dir = tmp_path_factory.getbasetemp() / "bad_inputs_tfds"
+    argv = ["train", TINY, "--set", f"runtime.run_dir={workdir / 'run'}", "--set", f"data.data_dir={data_dir}"]
+    check_refused(capsys, argv, "train", f"No space left on device: {workdir / 'run' / 'config.yaml'}")
