@@ -1,9 +1,13 @@
 """Every registered dataset: a spec that explains itself and a pipeline YAML that trains on it."""
 
+from pathlib import Path
+
 import pytest
 
 from ragan_tf.config import load_config
 from ragan_tf.data.datasets import MODULES, get_dataset, parse_options
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -13,7 +17,7 @@ def test_spec_is_complete(name):
     assert spec.alignment in ("none", "ffhq_aging") and spec.mask in ("parsing", "landmarks")
     assert spec.instructions.strip() and spec.licence
     if name != "celeb_a":  # CelebA trains the unconditional baselines (no RAGAN pipeline)
-        config = load_config(spec.pipeline)
+        config = load_config(REPO / spec.pipeline)  # a path in the repository, wherever pytest runs
         assert config.data.dataset == name and config.data.data_dir
 
 

@@ -84,6 +84,7 @@ def test_train_resumes_with_identical_state_and_writes_the_run_folder(tmp_path, 
         # 6 sample rows of 32 px; input + 10 age groups = 11 columns
         assert grid.shape[0] > 6 * 32 and grid.shape[1] > 11 * 32
     assert (run / "final.weights.h5").exists() and (run / "inference_model.keras").exists()
+    assert json.loads((run / "data_provenance.json").read_text())["alignment"] == "synthetic"
     curves = cv2.imread(str(run / "loss_curves.png"))
     assert curves is not None and curves.shape[0] > 200 and curves.std() > 10  # a drawn plot, not a blank
     assert list((run / "logs").rglob("events.out.tfevents.*"))

@@ -3,7 +3,10 @@
 It records what a client needs to call the model correctly (signatures,
 resolution, age groups and their anchor ages, face alignment and face-mask
 conventions), where the model came from (the training config and its final
-losses), and what it must not be used for.
+losses, and the data's provenance: `ragan_tf.data.provenance`, which says
+how its faces were cropped), and what it must not be used for. A run whose
+crop is unknown is not exported (`run_provenance`): a guessed one would
+feed `ragan-tf age` faces at another scale than training saw.
 """
 
 import csv
@@ -13,10 +16,7 @@ import json
 from pathlib import Path
 
 from ragan_tf.data.age_groups import get_scheme
-
-#: How faces must be aligned before they reach each dataset's model
-#: (`ragan_tf.faces.alignment.SPECS`).
-DATASET_ALIGNMENT = {"synthetic": "synthetic", "ffhq_aging": "ffhq_aging"}
+from ragan_tf.data.provenance import ProvenanceError, read_provenance
 
 CONTINUOUS_AGE = (
     "A target age between two groups' anchor ages mixes the two groups' conditions linearly "
@@ -49,6 +49,35 @@ GENERAL_LIMITATIONS = [
     "(`ragan-tf age` aligns and pastes back automatically).",
     "Without a face mask the whole image counts as face, so the background may change too.",
 ]
+#: Replaces the first general limitation for a model trained on a dataset's own chips (alignment "none").
+CHIP_LIMITATION = (
+    "Trained on the dataset's own face chips, used as they were (alignment `none`): no recipe reproduces "
+    "their crop, so `ragan-tf age` feeds the model the photo's centred square, resized, as the chip; give it "
+    "face chips framed like the training images, or prepare the data again with `--alignment ffhq_aging`."
+)
+
+
+def run_provenance(run_dir, config):
+    """The data provenance of the run folder `run_dir` (`ragan_tf.data.provenance.read_provenance`).
+
+    Raises:
+        ExportError: it is unknown (a run of a prepared folder made before runs
+            recorded it, whose `data.data_dir` no longer holds that folder), or damaged.
+    """
+    from ragan_tf.export.saved_model import ExportError  # saved_model imports this module
+
+    try:
+        provenance = read_provenance(run_dir, config)
+    except ProvenanceError as error:
+        raise ExportError(str(error)) from None
+    if provenance is None:
+        raise ExportError(
+            f"{run_dir}: unknown face alignment: the run has no data_provenance.json and data.data_dir "
+            f"({config.data.data_dir}) in its config.yaml is not the {config.data.dataset} folder "
+            "`ragan-tf prepare` wrote; train the run again, or set data.data_dir in its config.yaml to the "
+            "prepared folder it was trained on."
+        )
+    return provenance
 
 
 def training_summary(run_dir):
@@ -79,14 +108,22 @@ def signature_docs(model):
     return docs
 
 
-def model_card(config, run_dir, model, checks=None):
-    """The `signature.json` dictionary for the export of `model` (the run's inference network)."""
+def model_card(config, run_dir, model, checks=None, provenance=None):
+    """The `signature.json` dictionary for the export of `model` (the run's inference network).
+
+    `provenance` is the run's data provenance (default: `run_provenance`); its
+    `alignment` is the crop the model expects.
+    """
     from ragan_tf.models.registry import get_family
     from ragan_tf.models.tasks import task_names
 
     scheme = get_scheme(config.data.age_groups)
     dataset = config.data.dataset
     family = get_family(config.model.type)
+    provenance = provenance or run_provenance(run_dir, config)
+    general = list(GENERAL_LIMITATIONS)
+    if provenance["alignment"] == "none":
+        general[0] = CHIP_LIMITATION
     return {
         "format": "ragan-tf SavedModel",
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -94,7 +131,8 @@ def model_card(config, run_dir, model, checks=None):
                   "experiment": config.name, "run_dir": str(run_dir)},
         "image_size": config.data.image_size,
         "dataset": dataset,
-        "alignment": DATASET_ALIGNMENT.get(dataset, "ffhq"),
+        "alignment": provenance["alignment"],
+        "data_provenance": dict(provenance),
         "face_mask": {
             "non_face_parsing_labels": list(config.data.non_face_labels),
             "description": "1 on the face region (skin, features, hair, neck), 0 on background, hat, "
@@ -108,13 +146,13 @@ def model_card(config, run_dir, model, checks=None):
         "signatures": signature_docs(model),
         "training": {"config": dataclasses.asdict(config), **training_summary(run_dir)},
         "checks": dict(checks or {}),
-        "limitations": LIMITATIONS.get(dataset, []) + GENERAL_LIMITATIONS,
+        "limitations": LIMITATIONS.get(dataset, []) + general,
     }
 
 
-def write_model_card(export_dir, config, run_dir, model, checks=None):
+def write_model_card(export_dir, config, run_dir, model, checks=None, provenance=None):
     """Writes `signature.json` and `MODEL_CARD.md` into `export_dir`; returns the card dict."""
-    card = model_card(config, run_dir, model, checks)
+    card = model_card(config, run_dir, model, checks, provenance)
     export_dir = Path(export_dir)
     (export_dir / "signature.json").write_text(json.dumps(card, indent=2) + "\n")
     (export_dir / "MODEL_CARD.md").write_text(markdown_card(card))
@@ -132,6 +170,17 @@ def read_model_card(model_dir):
             "`ragan-tf export RUN_DIR --out DIR`."
         )
     return json.loads(card_path.read_text())
+
+
+def provenance_line(card):
+    """One line on where the card's training images came from (older cards have no record)."""
+    provenance = card.get("data_provenance")
+    if not provenance:
+        return "not recorded"
+    prepared = provenance.get("prepare_alignment")
+    return (f"{provenance['source']}: {provenance['dataset']} at {provenance['image_size']} px"
+            + (f", prepared with alignment `{prepared}`" if prepared else "")
+            + f", face masks from `{provenance['mask']}`")
 
 
 def markdown_card(card):
@@ -154,7 +203,8 @@ Exported {card['exported']} from `{card['model']['run_dir']}` by ragan-tf.
 
 - Model family: `{card['model']['type']}` ({card['model']['paper']}); tasks: {', '.join(card['model']['tasks'])}.
 - Training data: `{card['dataset']}`; resolution {card['image_size']} x {card['image_size']} px.
-- Face alignment expected: `{card['alignment']}` (see `ragan_tf.faces.alignment`).
+- Face alignment expected: `{card['alignment']}` (see `ragan_tf.faces.alignment`; `none`: the dataset's own chips).
+- Data provenance: {provenance_line(card)}.
 - Epochs completed: {card['training']['epochs_completed']}.
 
 ## Signatures

@@ -19,6 +19,10 @@ both (the encoder + conditional DCGAN) serves the aging signatures and
 `sample` + `generate_from_noise`. Every signature checks its inputs
 (`ragan_tf.export.serving`).
 
+The card records the face alignment the model was trained with, from the
+run's data provenance (`ragan_tf.data.provenance`); a run whose alignment is
+unknown is refused rather than guessed.
+
 An export never touches the run: `--out` may not be, lie inside or contain
 the run folder; a damaged model file or non-finite weights are refused; the
 SavedModel is written to a hidden sibling of `--out` and renamed into place
@@ -36,7 +40,7 @@ import keras
 from ragan_tf.config import ConfigError, load_config
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.errors import RaganError
-from ragan_tf.export.model_card import write_model_card
+from ragan_tf.export.model_card import run_provenance, write_model_card
 from ragan_tf.export.serving import AgingFunctions, SamplingFunctions
 from ragan_tf.models.registry import get_family
 from ragan_tf.models.tasks import tasks_of
@@ -156,11 +160,12 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
     """Exports a run's inference network as a SavedModel with a model card beside it.
 
     Every check comes first (the run folder and its model file, `out_dir`
-    against the run, finite weights); the export is then written to a
-    temporary folder next to `out_dir` and renamed into place only when
-    complete, so a failure or an interruption never leaves a half-written
-    `out_dir`, and `overwrite` replaces a previous export only once the new
-    one is whole.
+    against the run, finite weights, a known data provenance: the face
+    alignment the card records, `ragan_tf.data.provenance`); the export is
+    then written to a temporary folder next to `out_dir` and renamed into
+    place only when complete, so a failure or an interruption never leaves a
+    half-written `out_dir`, and `overwrite` replaces a previous export only
+    once the new one is whole.
 
     Args:
         run_dir: a finished `ragan-tf train` run folder.
@@ -176,8 +181,9 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
 
     Raises:
         ExportInputNotFound: no such run folder, or one without its config or model file.
-        ExportError: a damaged model file, non-finite weights, an `out_dir` that is
-            or holds the run, a file, a folder that is not an export, or not writable.
+        ExportError: a damaged model file, non-finite weights, an unknown (or damaged)
+            data provenance, an `out_dir` that is or holds the run, a file, a folder
+            that is not an export, or not writable.
         ConfigError: `out_dir` exists and `overwrite` is not set.
     """
     out_dir = Path(out_dir)
@@ -185,6 +191,7 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
     check_out(out_dir, model_path, overwrite)
     config, model = load_run(run_dir)
     check_finite(model, model_path)
+    provenance = run_provenance(Path(run_dir), config)
     scheme = get_scheme(config.data.age_groups)
     staging = staging_folder(out_dir)
     try:
@@ -195,7 +202,7 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
 
             export_tflite(staging, staging / "model.tflite")
             checks["tflite_max_abs_difference"] = check_tflite(staging, staging / "model.tflite")
-        card = write_model_card(staging, config, Path(run_dir), model, checks)
+        card = write_model_card(staging, config, Path(run_dir), model, checks, provenance)
         move_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -6,6 +6,15 @@ detection, 68 landmarks, the alignment recipe the model was trained with,
 a landmark face mask), the SavedModel's `with_face_mask` signature (one
 call per face for all target ages), and `paste_back.paste_back_all`
 (inverse warp, feathered blend). The result is the whole photo at each age.
+
+The crop is the model card's `alignment`, the one its training data was
+prepared with (`ragan_tf.data.provenance`). A model trained on a dataset's
+own chips (alignment "none", e.g. UTKFace's aligned chips, which no recipe
+reproduces) is fed the photo the way `ragan-tf prepare` fed it those chips:
+the photo's centred square, resized (`chip_face`), with the landmark face
+mask of its largest face; such a model expects chip-like photos, a face
+framed as in its dataset. No recipe is substituted for it: another crop
+would put the face at another scale and place than training saw.
 """
 
 import dataclasses
@@ -13,11 +22,14 @@ import json
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ragan_tf.errors import RaganError
-from ragan_tf.faces.alignment import align_face, get_spec
+from ragan_tf.faces.affine import transform_points
+from ragan_tf.faces.alignment import SPECS, AlignedFace, align_face, get_spec
 from ragan_tf.faces.detection import FaceDetector
+from ragan_tf.faces.landmark_mask import landmark_face_mask
 from ragan_tf.faces.photo_io import DEFAULT_MAX_PIXELS, PhotoError, load_photo
 from ragan_tf.inference.paste_back import paste_back_all
 
@@ -105,7 +117,61 @@ def read_export_card(model):
             f"{model}: this export is a {model_info.get('type', 'sampler')} sampler: it draws new faces "
             "and cannot age a photo (use its serving_default signature with seed and num_images)."
         )
+    card_alignment(card, model)
     return card
+
+
+def card_alignment(card, model="the model"):
+    """The `AlignmentSpec` of a model card's `alignment`, or None for "none" (the chips as they are).
+
+    Raises:
+        AgingError: the card records no alignment, or one this version does not know.
+    """
+    alignment = card.get("alignment")
+    if alignment == "none":
+        return None
+    if alignment is None:
+        raise AgingError(f"{model}: the model card (signature.json) records no face alignment, so faces cannot "
+                         "be cropped as the model was trained; export the run again with `ragan-tf export`.")
+    if not isinstance(alignment, str) or alignment not in SPECS:
+        raise AgingError(
+            f"{model}: the model card's face alignment {alignment!r} is not one this ragan-tf knows "
+            f"({', '.join(SPECS)} or none); use the ragan-tf version that exported it, or export the run again."
+        )
+    return get_spec(alignment)
+
+
+def chip_face(rgb, landmarks, crop_size) -> AlignedFace:
+    """The whole photo as the chip of a model trained on a dataset's own chips (alignment "none").
+
+    Cut as `ragan-tf prepare` cuts such datasets (`FacePreparer` with
+    alignment "none"): the photo's centred square, resized with area averaging
+    (`resize_square`); the face mask is the landmark mask of `landmarks`.
+
+    Args:
+        rgb: uint8 [H, W, 3] photo.
+        landmarks: the face's [68, 2] (or [5, 2]) points in photo coordinates.
+        crop_size: side S of the chip.
+
+    Returns:
+        An `AlignedFace` whose transform maps the photo's centred square onto the chip.
+    """
+    from ragan_tf.data.face_preparation import resize_square  # lazy: ragan_tf.data loads tensorflow
+
+    height, width = np.shape(rgb)[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    scale = crop_size / side  # pixel centres: (p - corner + 0.5) * scale - 0.5, as `resize_square_points`
+    transform = np.array([[scale, 0.0, (0.5 - left) * scale - 0.5], [0.0, scale, (0.5 - top) * scale - 0.5]])
+    landmarks = np.asarray(landmarks, np.float64)
+    crop_landmarks = transform_points(transform, landmarks)
+    return AlignedFace(
+        crop=np.ascontiguousarray(resize_square(np.asarray(rgb, np.uint8), crop_size, cv2.INTER_AREA)),
+        mask=landmark_face_mask(crop_landmarks, crop_size),
+        transform=transform,
+        landmarks=landmarks,
+        crop_landmarks=crop_landmarks,
+    )
 
 
 class Ager:
@@ -117,6 +183,14 @@ class Ager:
             nothing), `"hog"` or `"cnn"`.
         max_pixels: photos larger than this are refused (decompression bombs).
         crop_size: side of the aligned face crop; defaults to the model's resolution.
+
+    Faces are cropped with the card's alignment (`align_faces`); for a model
+    trained on a dataset's own chips (alignment "none") the photo's centred
+    square is the one crop (`chip_face`).
+
+    Raises:
+        AgingError: `model` is not an export of an age transformer, or its card
+            records no (or an unknown) face alignment.
 
     Example:
     ```python
@@ -133,10 +207,30 @@ class Ager:
         self.image_size = int(self.card["image_size"])
         self.crop_size = int(crop_size or self.image_size)
         self.max_pixels = max_pixels
-        self.spec = get_spec(self.card["alignment"])
+        self.spec = card_alignment(self.card, model)  # None: the chips as they are
         self.detector = FaceDetector(detector)
         self._saved_model = tf.saved_model.load(str(model))
         self._with_face_mask = self._saved_model.signatures["with_face_mask"]
+
+    def align_faces(self, rgb, landmarks=None):
+        """The crops of `rgb`'s faces the model is fed, cut as its training data was.
+
+        Args:
+            rgb: uint8 [H, W, 3] photo.
+            landmarks: the faces' landmarks (default: detected), left to right.
+
+        Returns:
+            One `AlignedFace` per face with the card's recipe; with alignment
+            "none", one for the whole photo (`chip_face`, masked by its largest
+            face); empty when there is no face.
+        """
+        landmarks = self.detector.detect(rgb) if landmarks is None else list(landmarks)
+        if self.spec is not None:
+            return [align_face(rgb, points, self.spec, self.crop_size) for points in landmarks]
+        if not landmarks:
+            return []
+        largest = max(landmarks, key=lambda points: float(np.ptp(points[:, 0]) * np.ptp(points[:, 1])))
+        return [chip_face(rgb, largest, self.crop_size)]
 
     def age_crops(self, crop, mask, ages):
         """One aligned crop (uint8 [S, S, 3]) and its mask ([S, S]) -> uint8 [A, S, S, 3]."""
@@ -169,7 +263,7 @@ class Ager:
         start = time.perf_counter()
         landmarks = self.detector.detect(rgb)
         detected = time.perf_counter()
-        faces = [align_face(rgb, points, self.spec, self.crop_size) for points in landmarks]
+        faces = self.align_faces(rgb, landmarks)
         aligned = time.perf_counter()
         if not faces:
             raise NoFaceError(

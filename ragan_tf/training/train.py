@@ -23,6 +23,7 @@ import tensorflow as tf
 from ragan_tf.config import ConfigError, architecture_diff, format_diff, load_config, save_config
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.data.pipeline import count_training_examples, distributed_dataset, make_dataset
+from ragan_tf.data.provenance import write_provenance
 from ragan_tf.errors import BackupError, TrainingDiverged
 from ragan_tf.models.registry import get_family
 from ragan_tf.training.backup import RunBackup, write_atomically
@@ -125,6 +126,7 @@ def train(config, verbose="auto", extra_callbacks=()):
     state = backup.restore(model)
     initial_epoch = state.epoch if state else 0
     save_config(config, run_dir / "config.yaml")
+    write_provenance(config, run_dir)
     _keep_history(run_dir / "history.csv", initial_epoch)
     if state is None:
         print(f"Starting a new run (no backup in {backup.directory}).", flush=True)
