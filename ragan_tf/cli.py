@@ -136,7 +136,7 @@ def build_parser():
     prepare.add_argument("--multiple-faces", choices=["skip", "largest"], default="skip",
                          help="photos with several faces (and no labelled face box): skip them or take the largest")
     prepare.add_argument("--overwrite", action="store_true", help="start again, deleting a previous --out")
-    prepare.add_argument("--limit", type=int, help="only the first N images of each split (a trial run)")
+    prepare.add_argument("--limit", type=int, help="only N images of each split, spread over the ages (a trial run)")
     prepare.set_defaults(handler=_prepare)
 
     from ragan_tf.models.registry import families_help

@@ -280,3 +280,30 @@ def test_ragan_trains_on_a_prepared_dataset_by_changing_the_data_lines(imbalance
     assert np.all(np.isfinite(history.history["g_loss"])) and len(history.history["g_loss"]) == 1
     assert (tmp_path / "run" / "inference_model.keras").is_file()
     assert (tmp_path / "run" / "samples" / "epoch_001.png").is_file()
+
+
+def test_a_limit_spreads_over_the_ages_not_the_first_names():
+    from ragan_tf.data.face_records import FaceRecord
+    from ragan_tf.data.prepare import representative_records
+
+    # Names that sort against the ages, as UTKFace's "10_..." < "9_..." do.
+    records = [FaceRecord(key=f"{99 - age:03d}.jpg", image_path="", split="train", age_low=age, age_high=age)
+               for age in range(100)]
+    kept = representative_records(records, 5)
+    assert sorted(record.age_low for record in kept) == [0, 25, 50, 74, 99]
+    assert [record.key for record in kept] == sorted(record.key for record in kept)  # processed in name order
+    unknown = [FaceRecord(key=f"u{index}", image_path="", split="train") for index in range(3)]
+    assert len(representative_records(records[:2] + unknown, 10)) == 5  # fewer than the limit: all
+
+
+def test_the_report_names_the_images_in_which_no_face_was_found(tmp_path):
+    from fake_utkface import GOOD_CHIPS, write_utkface
+
+    names = [name for name, _, _ in GOOD_CHIPS[:4]]
+    write_utkface(tmp_path / "raw", names)  # flat grey chips: no face to find
+    report = prepare("utkface", tmp_path / "raw", tmp_path / "out", image_size=32, workers=1, **QUIET)
+    keys = sorted(f"UTKFace/{name}" for name in names)
+    assert report.mask_sources == {"none": 4} and sorted(report.unmasked_examples) == keys
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "No face was found in these 4 images" in markdown and all(f"`{key}`" in markdown for key in keys)
+    assert sorted(json.loads((tmp_path / "out" / "report.json").read_text())["unmasked_examples"]) == keys

@@ -237,3 +237,14 @@ def test_an_epoch_reads_the_same_batches_whatever_epoch_the_stream_starts_at(tmp
     for expected, got in zip(from_start[2:], from_epoch_1):
         np.testing.assert_array_equal(expected, got)
     assert not np.array_equal(from_start[0], from_start[2])  # epochs differ from each other
+
+
+def test_the_grid_faces_come_from_every_age_group_of_the_test_split(tmp_path):
+    from ragan_tf.data.pipeline import make_dataset
+    from ragan_tf.training.train import sample_batch
+
+    config = tiny_config(tmp_path)
+    present = {int(batch["age_group"][0]) for batch in make_dataset(config.data, "test", 1, False, repeat=False)}
+    groups = sample_batch(config)["age_group"].tolist()
+    shown = min(len(present), len(groups))
+    assert len(set(groups[:shown])) == shown and groups[:shown] == sorted(groups[:shown])

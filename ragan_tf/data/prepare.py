@@ -41,6 +41,8 @@ from ragan_tf.errors import RaganError
 
 PLAN_FILE = "prepare.json"
 FILE_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
+#: How many of the images without a found face `report.md` lists (report.json lists all).
+UNMASKED_LISTED = 50
 LABEL_COLUMNS = ["key", "age", "age_low", "age_high", "identity", "gender", "mask_source"]
 
 
@@ -190,6 +192,8 @@ class PrepareReport:
         written: examples written, per split.
         skipped / skipped_examples: images dropped while preparing, by reason.
         mask_sources: examples per face-mask source.
+        unmasked_examples: keys of the examples whose face was not found, so
+            their mask is all ones (`mask_source` "none"), when a mask was asked for.
         group_counts: scheme -> list of examples per age group (train split).
         seconds: wall time of the shards prepared in this run.
         prepared_now / resumed: shards prepared in this run / found finished.
@@ -206,6 +210,7 @@ class PrepareReport:
     skipped: dict
     skipped_examples: dict
     mask_sources: dict
+    unmasked_examples: list
     group_counts: dict
     seconds: float
     prepared_now: int
@@ -252,6 +257,13 @@ class PrepareReport:
                 )
         lines += ["", "## Face masks", ""]
         lines += [f"- {source}: {count}" for source, count in sorted(self.mask_sources.items())]
+        if self.unmasked_examples:
+            shown = self.unmasked_examples[:UNMASKED_LISTED]
+            lines += ["", f"No face was found in these {len(self.unmasked_examples)} images; they are kept with an "
+                      "all-ones mask (the whole image counts as face)"
+                      + (f"; the first {len(shown)} (all in report.json):" if len(shown) < len(self.unmasked_examples)
+                         else ":"), ""]
+            lines += [f"- `{key}`" for key in shown]
         lines += ["", "## Training examples per age group", ""]
         for scheme, counts in self.group_counts.items():
             labels = SCHEMES[scheme].labels
@@ -262,6 +274,22 @@ class PrepareReport:
             f"({self.images_per_second:.1f} images/s); {self.resumed} shards were already finished.",
         ]
         return "\n".join(lines) + "\n"
+
+
+def representative_records(records, count):
+    """`count` records spread evenly over the ages (then names) of `records`, in name order.
+
+    A `--limit` trial of the first names only would cover whatever the file
+    names sort first (UTKFace: ages 10-15 and 100+); this keeps the youngest,
+    the oldest and evenly spaced ages between. Records of unknown age come
+    after the known ones in the spread.
+    """
+    records = list(records)
+    if len(records) <= count:
+        return sorted(records, key=lambda record: record.key)
+    by_age = sorted(records, key=lambda record: (record.age_low < 0, record.age_low, record.age_high, record.key))
+    picks = sorted(set(np.linspace(0, len(by_age) - 1, count).round().astype(int).tolist()))
+    return sorted((by_age[index] for index in picks), key=lambda record: record.key)
 
 
 def _plan(spec, result, settings, shard_size):
@@ -362,7 +390,8 @@ def prepare(
         detector: dlib detector ("auto", "hog", "cnn").
         multiple_faces: "skip" or "largest" (see `FacePreparer`).
         overwrite: delete a previous preparation in `out_dir` first.
-        limit: prepare only the first `limit` records of each split (a trial run).
+        limit: prepare only `limit` records of each split, spread over the ages (a trial run;
+            `representative_records`).
         progress: called with one line per finished shard.
 
     Returns:
@@ -404,7 +433,7 @@ def prepare(
     if limit is not None:
         kept = []
         for split in sorted({record.split for record in result.records}):
-            kept += sorted(result.split(split), key=lambda record: record.key)[: int(limit)]
+            kept += representative_records(result.split(split), int(limit))
         result = dataclasses.replace(result, records=kept)
     if not result.records:
         raise PrepareError(
@@ -457,6 +486,7 @@ def _finish(spec, out_dir, plan, summaries, result, settings, seconds, prepared_
 
     summaries = sorted(summaries, key=lambda summary: (summary["split"], summary["index"]))
     split_infos, written, skipped, skipped_examples, mask_sources, group_counts = [], {}, {}, {}, {}, {}
+    unmasked = []
     for split in plan["shards"]:
         mine = [summary for summary in summaries if summary["split"] == split]
         split_infos.append(
@@ -472,6 +502,8 @@ def _finish(spec, out_dir, plan, summaries, result, settings, seconds, prepared_
         written[split] = len(labels)
         for source, count in labels["mask_source"].value_counts().items():
             mask_sources[source] = mask_sources.get(source, 0) + int(count)
+        if settings["mask"] != "none":
+            unmasked += sorted(labels.loc[labels["mask_source"] == "none", "key"].astype(str))
         if split == "train":
             group_counts = {
                 name: scheme.group_counts(labels["age_low"].to_numpy(), labels["age_high"].to_numpy()).tolist()
@@ -502,6 +534,7 @@ def _finish(spec, out_dir, plan, summaries, result, settings, seconds, prepared_
         skipped=skipped,
         skipped_examples=skipped_examples,
         mask_sources=mask_sources,
+        unmasked_examples=unmasked,
         group_counts=group_counts,
         seconds=seconds,
         prepared_now=prepared_now,

@@ -31,6 +31,7 @@ from ragan_tf.training.callbacks import BackupWriter, GridWriter, NumericGuard, 
 from ragan_tf.training.strategy import make_strategy
 
 NUM_SAMPLE_FACES = 6
+SAMPLE_CANDIDATES = 512
 INFERENCE_MODEL_FILE = "inference_model.keras"
 
 
@@ -42,14 +43,23 @@ def build_training_model(config, strategy):
     return model
 
 
-def sample_batch(config, num_faces=NUM_SAMPLE_FACES):
-    """A fixed batch of test faces (numpy dict) for aging grids."""
+def sample_batch(config, num_faces=NUM_SAMPLE_FACES, candidates=SAMPLE_CANDIDATES):
+    """A fixed batch of test faces (numpy dict) for aging grids: taken in turn from each age group
+    among the first `candidates` test faces, youngest group first, so the grid shows sources of
+    every age rather than whatever the file order puts first."""
     data_config = dataclasses.replace(config.data, image_dtype="float32")  # grids call the generator directly
-    faces = list(make_dataset(data_config, "test", 1, training=False, repeat=False).take(num_faces))
+    faces = list(make_dataset(data_config, "test", 1, training=False, repeat=False).take(candidates))
     if not faces:
         raise ConfigError(f"The test split has no face in the age groups of data.age_groups "
                           f"{config.data.age_groups!r}: nothing to draw the training grids from.")
-    return {key: np.concatenate([face[key].numpy() for face in faces]) for key in faces[0]}
+    by_group = {}
+    for face in faces:
+        by_group.setdefault(int(face["age_group"].numpy()[0]), []).append(face)
+    queues = [by_group[group] for group in sorted(by_group)]
+    chosen = []
+    while len(chosen) < num_faces and any(queues):
+        chosen += [queue.pop(0) for queue in queues if queue][: num_faces - len(chosen)]
+    return {key: np.concatenate([face[key].numpy() for face in chosen]) for key in chosen[0]}
 
 
 def evaluation_callbacks(config, run_dir):
