@@ -5,20 +5,17 @@ import pytest
 from PIL import Image
 
 from ragan_tf.cli import main
-from ragan_tf.data.synthetic_faces import render
 from ragan_tf.export.model_card import read_model_card
 from ragan_tf.inference.ager import Ager, NoFaceError
 from ragan_tf.inference.outputs import output_names
+
+import fake_photos
 
 AGES = [10, 60]
 
 
 def photo_with_face(identity=11, size=128, canvas=(200, 280)):
-    """A synthetic face (which dlib's detectors find) on a larger flat canvas."""
-    image = np.full((*canvas, 3), (90, 120, 150), np.uint8)
-    top, left = (canvas[0] - size) // 2, (canvas[1] - size) // 2
-    image[top : top + size, left : left + size] = render(identity, 30.0, size).image
-    return image
+    return fake_photos.photo_with_face(identity, size, canvas)
 
 
 @pytest.fixture(scope="module")

@@ -7,23 +7,20 @@ import pytest
 from PIL import Image
 
 from ragan_tf.cli import main
-from ragan_tf.data.synthetic_faces import render
 from ragan_tf.faces import detection
 from ragan_tf.faces.detection import FaceDetector
 from ragan_tf.inference import age_command
 from ragan_tf.inference.ager import Ager
 from ragan_tf.inference.outputs import output_names, unique_name
 
+import fake_photos
+
 AGES = ["10", "60"]
 FAST = ["--gif-frames", "0", "--no-strip"]  # one file per age: the slow GIF sweep is tested elsewhere
 
 
 def photo_with_face(identity, size=96, canvas=(160, 200)):
-    """A synthetic face (which dlib's detectors find) on a larger flat canvas."""
-    image = np.full((*canvas, 3), (90, 120, 150), np.uint8)
-    top, left = (canvas[0] - size) // 2, (canvas[1] - size) // 2
-    image[top : top + size, left : left + size] = render(identity, 30.0, size).image
-    return image
+    return fake_photos.photo_with_face(identity, size, canvas)
 
 
 @pytest.fixture(scope="module")

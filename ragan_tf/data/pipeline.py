@@ -159,20 +159,9 @@ def _cast_labels(parsed):
 
 
 def _prepared_source(data_config):
-    from ragan_tf.data.prepare import read_plan
+    from ragan_tf.data.prepare import config_plan
 
-    if not data_config.data_dir:
-        raise ConfigError(
-            f"data.dataset is {data_config.dataset!r}: set data.data_dir to the folder that "
-            f"`ragan-tf prepare {data_config.dataset} --manual-dir RAW --out DIR` wrote."
-        )
-    data_dir = os.path.expanduser(data_config.data_dir)
-    plan = read_plan(data_dir)
-    if plan["dataset"] != data_config.dataset:
-        raise ConfigError(
-            f"{data_dir} holds {plan['dataset']!r}, but data.dataset is {data_config.dataset!r}; "
-            "point data.data_dir at the right prepared folder or change data.dataset."
-        )
+    data_dir, plan = config_plan(data_config)
     if plan["mask"] == "parsing" and list(plan["non_face_labels"]) != list(data_config.non_face_labels):
         raise ConfigError(
             f"{data_dir} was prepared with face masks from parsing classes outside "

@@ -562,6 +562,30 @@ def _write_pictures(out_dir, spec, group_counts, split):
         )
 
 
+def config_plan(data_config):
+    """`(data_dir, plan)` of the prepared folder a `DataConfig` names, checked against it.
+
+    Raises:
+        ConfigError: no `data.data_dir`, or the folder holds another dataset than `data.dataset`.
+        FileNotFoundError: `data.data_dir` is not a prepared folder (`read_plan`).
+    """
+    from ragan_tf.config import ConfigError
+
+    if not data_config.data_dir:
+        raise ConfigError(
+            f"data.dataset is {data_config.dataset!r}: set data.data_dir to the folder that "
+            f"`ragan-tf prepare {data_config.dataset} --manual-dir RAW --out DIR` wrote."
+        )
+    data_dir = os.path.abspath(os.path.expanduser(data_config.data_dir))
+    plan = read_plan(data_dir)
+    if plan["dataset"] != data_config.dataset:
+        raise ConfigError(
+            f"{data_dir} holds {plan['dataset']!r}, but data.dataset is {data_config.dataset!r}; "
+            "point data.data_dir at the right prepared folder or change data.dataset."
+        )
+    return data_dir, plan
+
+
 def read_plan(out_dir):
     """The settings a prepared folder was made with (its `prepare.json`).
 

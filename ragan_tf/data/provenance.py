@@ -31,7 +31,6 @@ read_provenance(run_dir, config)["alignment"]  # "ffhq_aging"
 """
 
 import json
-import os
 from pathlib import Path
 
 from ragan_tf.config import ConfigError
@@ -72,16 +71,9 @@ def data_provenance(data_config):
             "non_face_labels": [int(label) for label in data_config.non_face_labels],
             "source": SYNTHETIC_SOURCE,
         }
-    from ragan_tf.data.prepare import read_plan
+    from ragan_tf.data.prepare import config_plan
 
-    if not data_config.data_dir:
-        raise ConfigError(f"data.dataset is {data_config.dataset!r}: set data.data_dir to the folder that "
-                          f"`ragan-tf prepare {data_config.dataset} --manual-dir RAW --out DIR` wrote.")
-    data_dir = os.path.abspath(os.path.expanduser(data_config.data_dir))
-    plan = read_plan(data_dir)
-    if plan["dataset"] != data_config.dataset:
-        raise ConfigError(f"{data_dir} holds {plan['dataset']!r}, but data.dataset is {data_config.dataset!r}; "
-                          "point data.data_dir at the right prepared folder or change data.dataset.")
+    data_dir, plan = config_plan(data_config)
     prepared = plan["alignment"]
     return {
         "dataset": plan["dataset"],
