@@ -48,7 +48,8 @@ def _prepare(args):
         args.dataset, args.manual_dir, args.out, image_size=args.size, options=args.options,
         alignment=args.alignment, mask=args.mask, non_face_labels=args.non_face_labels,
         image_format=args.image_format, shard_size=args.shard_size, workers=args.workers,
-        detector=args.detector, multiple_faces=args.multiple_faces, overwrite=args.overwrite, limit=args.limit,
+        detector=args.detector, multiple_faces=args.multiple_faces, no_face=args.no_face,
+        overwrite=args.overwrite, limit=args.limit,
     )
 
 
@@ -85,7 +86,7 @@ def _evaluate(args):
         inception = InceptionFeatures(weights=args.fid_weights or "imagenet", allow_download=args.allow_download)
     evaluate(args.model, args.out, data=args.data, count=args.count, baselines=args.baselines,
              estimator_identities=args.estimator_identities, estimator_epochs=args.estimator_epochs,
-             inception=inception)
+             inception=inception, detector=args.detector, photo_side=args.photo_side)
 
 
 def build_parser():
@@ -135,6 +136,9 @@ def build_parser():
     prepare.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto", help="dlib face detector")
     prepare.add_argument("--multiple-faces", choices=["skip", "largest"], default="skip",
                          help="photos with several faces (and no labelled face box): skip them or take the largest")
+    prepare.add_argument("--no-face", choices=["keep", "skip"], default="keep",
+                         help="aligned chips where no face is found: keep them with an all-ones mask, or skip them "
+                              "(report.md names them either way)")
     prepare.add_argument("--overwrite", action="store_true", help="start again, deleting a previous --out")
     prepare.add_argument("--limit", type=int, help="only N images of each split, spread over the ages (a trial run)")
     prepare.set_defaults(handler=_prepare)
@@ -190,6 +194,10 @@ def build_parser():
     evaluate.add_argument("--estimator-identities", type=int, default=300,
                           help="training identities for the synthetic age estimator and identity embedder")
     evaluate.add_argument("--estimator-epochs", type=int, default=8)
+    evaluate.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto",
+                          help="real faces: dlib face detector of the photo age model and the identity descriptor")
+    evaluate.add_argument("--photo-side", type=int, default=128,
+                          help="real faces: smaller images are enlarged to this side (px) for the photo judges")
     evaluate.add_argument("--fid-weights", help="local InceptionV3 (no top) weights file for FID/KID")
     evaluate.add_argument("--allow-download", action="store_true",
                           help="let Keras download the InceptionV3 ImageNet weights for FID/KID (~84 MB)")

@@ -307,3 +307,35 @@ def test_the_report_names_the_images_in_which_no_face_was_found(tmp_path):
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "No face was found in these 4 images" in markdown and all(f"`{key}`" in markdown for key in keys)
     assert sorted(json.loads((tmp_path / "out" / "report.json").read_text())["unmasked_examples"]) == keys
+
+
+def test_no_face_skip_drops_the_chips_without_a_face_and_keep_is_the_old_behaviour(tmp_path):
+    from fake_utkface import GOOD_CHIPS, write_utkface
+
+    faces = [name for name, _, _ in GOOD_CHIPS[1:3]]
+    blanks = [name for name, _, _ in GOOD_CHIPS[3:5]]
+    write_utkface(tmp_path / "raw", faces, size=160, render_faces=True)
+    write_utkface(tmp_path / "raw", blanks, size=160)
+    report = prepare("utkface", tmp_path / "raw", tmp_path / "skip", image_size=32, workers=1, no_face="skip", **QUIET)
+    assert sum(report.written.values()) == 2 and report.mask_sources == {"landmarks": 2}
+    assert report.skipped == {"no face": 2}
+    assert sorted(report.skipped_examples["no face"]) == sorted(f"UTKFace/{name}" for name in blanks)
+    kept = prepare("utkface", tmp_path / "raw", tmp_path / "keep", image_size=32, workers=1, **QUIET)
+    assert sum(kept.written.values()) == 4 and kept.mask_sources == {"landmarks": 2, "none": 2}
+    with pytest.raises(PrepareError, match="no_face"):
+        prepare("utkface", tmp_path / "raw", tmp_path / "bad", image_size=32, no_face="drop", **QUIET)
+
+
+def test_a_folder_prepared_before_no_face_existed_still_resumes(tmp_path):
+    from fake_utkface import GOOD_CHIPS, write_utkface
+
+    write_utkface(tmp_path / "raw", [name for name, _, _ in GOOD_CHIPS[:2]])
+    prepare("utkface", tmp_path / "raw", tmp_path / "out", image_size=32, workers=1, **QUIET)
+    plan_path = tmp_path / "out" / prepare_module.PLAN_FILE
+    plan = json.loads(plan_path.read_text())
+    del plan["no_face"]  # as an older ragan-tf wrote it
+    plan_path.write_text(json.dumps(plan))
+    again = prepare("utkface", tmp_path / "raw", tmp_path / "out", image_size=32, workers=1, **QUIET)
+    assert again.prepared_now == 0 and sum(again.written.values()) == 2
+    with pytest.raises(PrepareError, match="no_face"):
+        prepare("utkface", tmp_path / "raw", tmp_path / "out", image_size=32, no_face="skip", **QUIET)

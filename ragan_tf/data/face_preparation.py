@@ -74,6 +74,10 @@ class FacePreparer:
         multiple_faces: "skip" photos with several faces unless the record's
             `face_box` says which one is labelled, or "largest" to take the
             largest face.
+        no_face: for aligned crops (`alignment="none"`) with landmark masks,
+            where no single face is found: "keep" them with an all-ones mask
+            (`mask_source="none"`) or "skip" them (counted under the reason).
+            Photos that need alignment are always skipped without a face.
 
     Example:
         >>> preparer = FacePreparer(256, alignment="ffhq_aging", mask="landmarks")
@@ -88,11 +92,14 @@ class FacePreparer:
         non_face_labels=DEFAULT_NON_FACE_LABELS,
         detector="auto",
         multiple_faces="skip",
+        no_face="keep",
     ):
         if mask not in ("parsing", "landmarks", "none"):
             raise ValueError(f"mask must be 'parsing', 'landmarks' or 'none'; got {mask!r}.")
         if multiple_faces not in ("skip", "largest"):
             raise ValueError(f"multiple_faces must be 'skip' or 'largest'; got {multiple_faces!r}.")
+        if no_face not in ("keep", "skip"):
+            raise ValueError(f"no_face must be 'keep' or 'skip'; got {no_face!r}.")
         if alignment != "none":
             get_spec(alignment)  # unknown names fail here, not on the first image
         self.image_size = int(image_size)
@@ -101,6 +108,7 @@ class FacePreparer:
         self.non_face_labels = tuple(non_face_labels)
         self.detector_name = detector
         self.multiple_faces = multiple_faces
+        self.no_face = no_face
         self._detector = None
 
     @property
@@ -173,7 +181,9 @@ class FacePreparer:
             if face_mask is not None:
                 face_mask = resize_square(face_mask, size, cv2.INTER_NEAREST)
             elif self.mask == "landmarks":
-                landmarks, _ = self._known_or_detected_face(rgb, record)
+                landmarks, reason = self._known_or_detected_face(rgb, record)
+                if landmarks is None and self.no_face == "skip":
+                    return None, reason
                 if landmarks is None:
                     mask_source = "none"
                 else:

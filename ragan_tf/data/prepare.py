@@ -40,6 +40,7 @@ from ragan_tf.data.face_records import IMAGE_FORMATS, example_features
 from ragan_tf.errors import RaganError
 
 PLAN_FILE = "prepare.json"
+PLAN_DEFAULTS = {"no_face": "keep"}  # settings added after the first preparations, at their old behaviour
 FILE_TEMPLATE = "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"
 #: How many of the images without a found face `report.md` lists (report.json lists all).
 UNMASKED_LISTED = 50
@@ -68,6 +69,7 @@ class ShardTask:
     image_format: str
     detector: str
     multiple_faces: str
+    no_face: str = "keep"
 
     @property
     def name(self):
@@ -114,6 +116,7 @@ def prepare_shard(task):
         non_face_labels=task.non_face_labels,
         detector=task.detector,
         multiple_faces=task.multiple_faces,
+        no_face=task.no_face,
     )
     skipped, skipped_examples, labels = {}, {}, []
     start = time.perf_counter()
@@ -307,7 +310,7 @@ def _check_out_dir(out_dir, plan, overwrite):
     plan_path = os.path.join(out_dir, PLAN_FILE)
     if os.path.exists(plan_path):
         with open(plan_path) as file:
-            previous = json.load(file)
+            previous = {**PLAN_DEFAULTS, **json.load(file)}  # settings added since: their defaults
         if previous != plan and not overwrite:
             changed = sorted(key for key in set(previous) | set(plan) if previous.get(key) != plan.get(key))
             raise PrepareError(
@@ -369,6 +372,7 @@ def prepare(
     workers=None,
     detector="auto",
     multiple_faces="skip",
+    no_face="keep",
     overwrite=False,
     limit=None,
     progress=print,
@@ -389,6 +393,7 @@ def prepare(
         workers: processes (default: all CPU cores, at most one per shard).
         detector: dlib detector ("auto", "hog", "cnn").
         multiple_faces: "skip" or "largest" (see `FacePreparer`).
+        no_face: "keep" or "skip" aligned chips without a found face (see `FacePreparer`).
         overwrite: delete a previous preparation in `out_dir` first.
         limit: prepare only `limit` records of each split, spread over the ages (a trial run;
             `representative_records`).
@@ -420,12 +425,15 @@ def prepare(
         "image_format": image_format,
         "detector": detector,
         "multiple_faces": multiple_faces,
+        "no_face": no_face,
         "options": reader_options,
         "limit": limit,
     }
-    FacePreparer(  # validates alignment / mask / multiple_faces before any work
-        settings["image_size"], settings["alignment"], settings["mask"], non_face_labels, detector, multiple_faces
-    )
+    try:  # validates alignment / mask / multiple_faces / no_face before any work
+        FacePreparer(settings["image_size"], settings["alignment"], settings["mask"], non_face_labels, detector,
+                     multiple_faces, no_face)
+    except ValueError as error:
+        raise PrepareError(str(error)) from None
     progress(f"Reading {spec.title} labels from {manual_dir} ...")
     result = spec.read_records(manual_dir, **reader_options)
     for note in result.notes:
@@ -449,7 +457,7 @@ def prepare(
             task = ShardTask(
                 spec.name, manual_dir, out_dir, split, index, len(shards), tuple(records),
                 settings["image_size"], settings["alignment"], settings["mask"],
-                tuple(settings["non_face_labels"]), image_format, detector, multiple_faces,
+                tuple(settings["non_face_labels"]), image_format, detector, multiple_faces, no_face,
             )
             summary = _load_summary(task)
             if summary is None:

@@ -32,13 +32,16 @@ from ragan_tf.visualization import to_uint8
 
 @dataclasses.dataclass
 class EvaluationSet:
-    """Test faces: float images in [-1, 1] [N, S, S, 3], masks [N, S, S, 1], ages, identities."""
+    """Test faces: float images in [-1, 1] [N, S, S, 3], masks [N, S, S, 1], ages, identities;
+    for real faces also their names and whether a face mask was found for each."""
 
     images: np.ndarray
     masks: np.ndarray
     ages: np.ndarray
     identities: np.ndarray
     seed: int = 0
+    names: tuple = ()
+    mask_found: np.ndarray = None
 
     def __len__(self):
         return len(self.images)
@@ -227,12 +230,19 @@ def _timed(costs, key, function):
     return value
 
 
+def _background(metric, aged, original, weight):
+    """`metric` over the background pixels; NaN where the face mask covers the whole image
+    (real chips in which no face was found)."""
+    return metric(aged, original, weight) if weight.sum() > 0 else float("nan")
+
+
 def _batch_rows(aged, index, group, anchor, evaluation_set, source_groups, input_uint8, input_embeddings, metrics,
                 size, non_face_labels, costs):
     background = 1.0 - evaluation_set.masks[index, ..., 0]
     pairs = list(enumerate(index))
     columns = {
         "image": index,
+        **({"name": [evaluation_set.names[i] for i in index]} if evaluation_set.names else {}),
         "identity": evaluation_set.identities[index],
         "source_age": evaluation_set.ages[index],
         "source_group": source_groups[index],
@@ -240,9 +250,9 @@ def _batch_rows(aged, index, group, anchor, evaluation_set, source_groups, input
         "target_anchor_age": np.full(len(index), anchor),
         "age_gap": np.abs(anchor - evaluation_set.ages[index]),
         "background_psnr": _timed(costs, "background_psnr", lambda: [
-            masked_psnr(aged[k], input_uint8[i], background[k]) for k, i in pairs]),
+            _background(masked_psnr, aged[k], input_uint8[i], background[k]) for k, i in pairs]),
         "background_ssim": _timed(costs, "background_ssim", lambda: [
-            masked_ssim(aged[k], input_uint8[i], background[k]) for k, i in pairs]),
+            _background(masked_ssim, aged[k], input_uint8[i], background[k]) for k, i in pairs]),
         "input_l1": [l1_error(aged[k], input_uint8[i]) for k, i in pairs],
         "input_psnr": [masked_psnr(aged[k], input_uint8[i]) for k, i in pairs],
     }
@@ -288,7 +298,7 @@ def summarize(frame, scheme, identity_threshold=None):
             metrics = age_group_metrics(rows.predicted_age.to_numpy(), rows.target_group.to_numpy(), scheme)
             summary.update({f"age_{key}": metrics[key] for key in AGE_COLUMNS})
         if "identity_distance" in rows:
-            summary["identity_distance"] = float(np.nanmean(rows.identity_distance))
+            summary["identity_distance"] = float(rows.identity_distance.mean())  # NaN rows (no face) left out
             if identity_threshold is not None:
                 valid = rows.identity_distance.dropna()
                 summary["identity_verified"] = float(np.mean(valid < identity_threshold)) if len(valid) else np.nan
@@ -477,7 +487,8 @@ def save_plots(frame, scheme, out_dir, title):
         axes.scatter(gaps, distances, s=4, alpha=0.3)
         bins = np.linspace(0, max(1.0, np.nanmax(gaps)), 10)
         centres = (bins[:-1] + bins[1:]) / 2
-        means = [np.nanmean(distances[(gaps >= lo) & (gaps < hi)]) if np.any((gaps >= lo) & (gaps < hi)) else np.nan
+        means = [np.nanmean(distances[(gaps >= lo) & (gaps < hi)])
+                 if np.any((gaps >= lo) & (gaps < hi) & ~np.isnan(distances)) else np.nan
                  for lo, hi in zip(bins[:-1], bins[1:])]
         axes.plot(centres, means, color="tab:red", label="mean per 10% of the range")
         axes.set_xlabel("age gap |target anchor age - source age| (years)")
@@ -499,14 +510,15 @@ def _save(figure, path):
 
 
 def example_grid(aging_function, evaluation_set, scheme, count=8, title=None):
-    """Input and every target group for the first `count` test faces (uint8 picture)."""
+    """Input and every target group for `count` test faces spread over the source ages (uint8 picture)."""
+    from ragan_tf.evaluation.real_faces import spread_indices
     from ragan_tf.sampling import aging_grid
 
-    count = min(count, len(evaluation_set))
+    index = spread_indices(evaluation_set.ages, count)  # youngest first
     return aging_grid(
         lambda images, masks, groups, training=False: aging_function(images, masks, np.asarray(groups)),
-        evaluation_set.images[:count], evaluation_set.masks[:count], scheme.labels,
-        source_groups=scheme.group_of(evaluation_set.ages[:count]), title=title,
+        evaluation_set.images[index], evaluation_set.masks[index], scheme.labels,
+        source_groups=scheme.group_of(evaluation_set.ages[index]), title=title,
     )
 
 
@@ -535,8 +547,9 @@ def markdown_table(frame, digits=3):
     return "\n".join(lines)
 
 
-def write_report(frame, summary, quality, out_dir, name):
-    """`rows.csv`, `summary.csv` and `summary.md` in `out_dir`."""
+def write_report(frame, summary, quality, out_dir, name, sections=()):
+    """`rows.csv`, `summary.csv` and `summary.md` in `out_dir`; `sections` are extra
+    `(title, DataFrame or text)` parts of `summary.md`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out_dir / "rows.csv", index=False)
@@ -554,6 +567,8 @@ def write_report(frame, summary, quality, out_dir, name):
         lines += ["## Realism per target group (SWD x1e3 of Laplacian-pyramid patches; FID/KID of "
                   "InceptionV3 features when weights were given)", "",
                   markdown_table(pd.DataFrame.from_dict(quality, orient="index"), digits=4), ""]
+    for title, body in sections:
+        lines += [f"## {title}", "", body if isinstance(body, str) else markdown_table(body), ""]
     (out_dir / "summary.md").write_text("\n".join(lines))
     return out_dir / "summary.md"
 
@@ -582,7 +597,8 @@ def synthetic_metrics(data_config, estimator_identities=300, estimator_epochs=8,
 
 
 def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metrics=None, batch_size=32,
-             estimator_identities=300, estimator_epochs=8, embedder_epochs=10, inception=None, verbose=True):
+             estimator_identities=300, estimator_epochs=8, embedder_epochs=10, inception=None, verbose=True,
+             detector="auto", photo_side=128):
     """Evaluates a run folder or an export on a test set; writes tables and plots to `out_dir`.
 
     The model's task contracts decide what is measured: an age transformer
@@ -598,14 +614,22 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
         out_dir: where `summary.md`, `summary.csv`, `rows.csv`, plots and the
             example grid go (baselines in `baseline_<name>/`).
         data: a pipeline YAML whose `data` section names the test set, or
-            None for the data the model was trained on.
+            None for the data the model was trained on: the synthetic
+            dataset (exact truth, synthetic judges), or a prepared real
+            folder's `test` split (`ragan_tf.evaluation.real_faces`: the
+            photo age model and dlib's descriptor as judges, with the age
+            estimator's own error on the unchanged inputs).
         count: test images (each is transformed to every age group); for a
             sampler also the samples per group.
         baselines: also evaluate `identity` (output = input; age transformers
             only) and/or `untrained` (a freshly initialised network of the
             same family and configuration).
-        metrics: a `Metrics`; by default the synthetic metrics are trained.
+        metrics: a `Metrics`; by default the synthetic metrics are trained
+            (synthetic data) or the photo metrics loaded (real data).
         inception: an `InceptionFeatures` for FID/KID, or None to skip them.
+        detector, photo_side: real faces: the dlib detector of the photo
+            judges, and the side smaller images are enlarged to for them
+            (`real_faces.photo_metrics`).
 
     Returns:
         `{name: summary DataFrame}` for the model and each baseline (samplers: `<name>/sampler`).
@@ -614,18 +638,23 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
 
     functions, config = load_model_functions(model)
     data_config = load_config(data).data if data is not None else config.data
-    if data_config.dataset != "synthetic":
-        raise ConfigError(
-            f"evaluate supports the synthetic dataset so far; got {data_config.dataset!r} "
-            "(real-dataset readers are a separate issue)."
-        )
     if data_config.image_size != config.data.image_size:
         raise ConfigError(f"the data's image_size {data_config.image_size} differs from the model's "
                           f"{config.data.image_size}.")
     scheme = get_scheme(config.data.age_groups)
-    evaluation_set = synthetic_test_set(data_config, count)
-    metrics = metrics or synthetic_metrics(data_config, estimator_identities, estimator_epochs, embedder_epochs,
-                                           inception, verbose)
+    if data_config.dataset == "synthetic":
+        evaluation_set = synthetic_test_set(data_config, count)
+        metrics = metrics or synthetic_metrics(data_config, estimator_identities, estimator_epochs, embedder_epochs,
+                                               inception, verbose)
+    else:
+        from ragan_tf.evaluation.real_faces import photo_metrics, real_test_set
+
+        evaluation_set = real_test_set(dataclasses.replace(data_config, age_groups=config.data.age_groups), count)
+        metrics = metrics or photo_metrics(inception, photo_side, detector)
+        if verbose:
+            print(f"Real test faces: {len(evaluation_set)} of {data_config.data_dir}, ages "
+                  f"{evaluation_set.ages.min():.0f}-{evaluation_set.ages.max():.0f}; photo age model and dlib's "
+                  "descriptor as the judges")
     candidates = {"model": functions}
     for baseline in baselines:
         if baseline == "identity":
@@ -637,12 +666,13 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
             raise ConfigError(f"Unknown baseline {baseline!r}; choose identity or untrained.")
     out_dir = Path(out_dir)
     summaries, costs = {}, {}
+    check = _estimator_check(evaluation_set, metrics, scheme, out_dir, verbose)
     for name, candidate in candidates.items():
         folder = out_dir if name == "model" else out_dir / f"baseline_{name}"
         start = time.perf_counter()
         if candidate.age_transformer is not None:
             summaries[name] = _evaluate_transformer(candidate.age_transformer, name, model, folder, evaluation_set,
-                                                    scheme, metrics, batch_size, data_config, verbose)
+                                                    scheme, metrics, batch_size, data_config, verbose, check)
         if candidate.sampler is not None:
             sampler_folder = folder / "sampler" if candidate.age_transformer is not None else folder
             summaries[f"{name}/sampler"] = evaluate_sampler(candidate, evaluation_set, scheme, metrics,
@@ -654,8 +684,55 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
     return summaries
 
 
+def _estimator_check(evaluation_set, metrics, scheme, out_dir, verbose):
+    """Real faces: the age estimator on the unchanged inputs against the labels (`estimator_check.md`);
+    `(table, predicted input ages)`, or None for synthetic faces."""
+    if not evaluation_set.names or metrics.age_estimator is None:
+        return None
+    from ragan_tf.evaluation.real_faces import estimator_check
+
+    table, predicted = estimator_check(evaluation_set, metrics.age_estimator, scheme)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "estimator_check.csv")
+    text = ("# The age estimator on the unchanged test faces\n\nPredicted against labelled age, per labelled age "
+            "band: read every predicted age of the outputs against this bias.\n\n" + markdown_table(table) + "\n")
+    (out_dir / "estimator_check.md").write_text(text)
+    if verbose:
+        print(text)
+    return table, predicted
+
+
+def _real_sections(frame, scheme, evaluation_set, metrics, check, folder):
+    """The real-face tables of `summary.md`: the estimator's own error, the outputs' ages by source
+    band, identity per age gap, and the images without a found face (also `missed_faces.csv`)."""
+    from ragan_tf.evaluation.real_faces import age_gap_table, missed_faces, source_band_table
+
+    sections = [("The age estimator on the unchanged inputs (its own error, per labelled age band)", check[0])]
+    if "predicted_age" in frame:
+        sections.append(("Mean predicted age of the outputs, per target group (rows) and source age band (columns)",
+                         source_band_table(frame, scheme)))
+    if "identity_distance" in frame:
+        sections.append((f"Identity per age gap (verified: dlib distance < {metrics.identity_embedder.threshold})",
+                         age_gap_table(frame, metrics.identity_embedder.threshold)))
+    missed = missed_faces(frame, evaluation_set, check[1])
+    missed.to_csv(folder / "missed_faces.csv", index=False)
+    outputs = missed[missed.what != "input"]
+    names = ", ".join(f"`{name}`" for name in sorted(set(missed.name))[:12])
+    unmasked = [] if evaluation_set.mask_found is None else [
+        name for name, found in zip(evaluation_set.names, evaluation_set.mask_found) if not found]
+    sections.append(("Faces the estimators could not find", (
+        f"Inputs without a face for the age estimator: {int((missed.what == 'input').sum())} of {len(evaluation_set)}; "
+        f"outputs without a face: age estimator {int(outputs.age_estimator.sum())}, identity "
+        f"{int(outputs.identity.sum())}, of {len(frame)} (all in `missed_faces.csv`)"
+        + (f"; images: {names}" if names else "") + ". "
+        + (f"Test chips prepared without a found face (all-ones mask, no background figures): "
+           f"{', '.join(f'`{name}`' for name in unmasked)}." if unmasked else "Every test chip had a face mask.")
+    )))
+    return sections
+
+
 def _evaluate_transformer(function, name, model, folder, evaluation_set, scheme, metrics, batch_size, data_config,
-                          verbose):
+                          verbose, check=None):
     import pandas as pd
 
     from ragan_tf.visualization import save_png
@@ -669,7 +746,9 @@ def _evaluate_transformer(function, name, model, folder, evaluation_set, scheme,
     quality = _timed(metric_costs, "realism", lambda: image_quality(outputs, evaluation_set, scheme, metrics.inception))
     summary["swd"] = [quality.get(label, {}).get("swd", np.nan) for label in summary.index]
     summary.attrs["seconds_per_100_outputs"] = {key: 100 * seconds / len(frame) for key, seconds in metric_costs.items()}
-    write_report(frame, summary, quality, folder, f"{name} ({model})")
+    folder.mkdir(parents=True, exist_ok=True)
+    sections = _real_sections(frame, scheme, evaluation_set, metrics, check, folder) if check else ()
+    write_report(frame, summary, quality, folder, f"{name} ({model})", sections)
     save_plots(frame, scheme, folder, name)
     if name != "identity":
         save_png(example_grid(function, evaluation_set, scheme, title=f"{name}: test faces"), folder / "examples.png")
