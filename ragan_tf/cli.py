@@ -123,7 +123,7 @@ def build_parser():
     prepare.add_argument("--size", type=int, default=256, help="side of the prepared faces in pixels")
     prepare.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
                          help="a reader option, e.g. --option subset=wiki (repeatable; see README)")
-    prepare.add_argument("--alignment", choices=["none", "ffhq_aging", "ffhq"],
+    prepare.add_argument("--alignment", choices=["none", "ffhq_aging", "ffhq", "utkface"],
                          help="face crop: none = images are aligned crops already (default: the dataset's)")
     prepare.add_argument("--mask", choices=["parsing", "landmarks", "none"],
                          help="face mask source (default: the dataset's)")

@@ -9,6 +9,7 @@ from ragan_tf.data.synthetic_faces import render
 from ragan_tf.faces import detection
 from ragan_tf.faces.affine import compose_transforms, transform_points, warp_image
 from ragan_tf.faces.alignment import (
+    UTKFACE,
     FFHQ,
     FFHQ_AGING,
     SPECS,
@@ -78,10 +79,10 @@ def placed_render(identity, age, matrix, canvas=(320, 300)):
 
 
 def test_specs_and_their_names():
-    assert SPECS == {"ffhq": FFHQ, "ffhq_aging": FFHQ_AGING, "synthetic": SYNTHETIC}
+    assert SPECS == {"ffhq": FFHQ, "ffhq_aging": FFHQ_AGING, "synthetic": SYNTHETIC, "utkface": UTKFACE}
     assert get_spec("ffhq_aging") is FFHQ_AGING and get_spec(FFHQ) is FFHQ
     assert (FFHQ.eye_scale, FFHQ.mouth_scale, FFHQ.centre_shift) == (2.0, 1.8, 0.1)
-    with pytest.raises(ValueError, match="unknown alignment 'celeba'; choose one of: ffhq, ffhq_aging, synthetic"):
+    with pytest.raises(ValueError, match="unknown alignment 'celeba'; choose one of: ffhq, ffhq_aging, synthetic, utkface"):
         get_spec("celeba")
 
 
@@ -255,3 +256,23 @@ def test_warp_image_does_not_alias_when_shrinking():
     shrunk = warp_image(checkerboard, matrix, (256, 256))[100:156, 100:156]
     aliased = cv2.warpAffine(checkerboard, matrix, (256, 256))[100:156, 100:156]
     assert np.abs(shrunk.astype(int) - 127.5).max() < 8 < aliased.std()
+
+
+def test_fit_frame_spec_recovers_the_recipe_chips_were_cut_with(astronaut_landmarks):
+    pytest.importorskip("scipy")
+    from ragan_tf.faces.affine import transform_points
+    from ragan_tf.faces.alignment import AlignmentSpec, alignment_transform, fit_frame_spec, frame_errors
+
+    truth = AlignmentSpec("chips", eye_scale=1.3, mouth_scale=1.25, centre_shift=0.45)
+    rng = np.random.default_rng(0)
+    chips = []
+    for _ in range(12):  # 12 "people": the astronaut's landmarks, each point moved by up to ~3 px
+        face = astronaut_landmarks + rng.normal(0, 1.5, astronaut_landmarks.shape)
+        chips.append(transform_points(alignment_transform(face, truth, 200), face))  # landmarks in 200 px chips
+    spec, landmark_errors, grid_errors = fit_frame_spec(chips, 200, "chips")
+    # On these faces the eye term sets the crop size (the larger of the two), so the mouth scale is only
+    # bounded: the fit must find the eye scale and the centre, and crops equal to the chips'.
+    np.testing.assert_allclose([spec.eye_scale, spec.centre_shift], [1.3, 0.45], atol=2e-3)
+    assert landmark_errors.max() < 0.2 and grid_errors.max() < 0.3  # px at 200: rounding to 4 decimals only
+    wrong, _ = frame_errors(chips, 200, "ffhq")
+    assert wrong.mean() > 10  # another recipe does not cut these chips

@@ -153,7 +153,7 @@ def prepared_images(out, split="train"):
 # ----------------------------------------------------------------------------- every reader
 READERS = [
     ("ffhq_aging", None, "ffhq_aging"),  # "none": the images are FFHQ-Aging's own crops, only resized
-    ("utkface", None, "none"),  # UTKFace's chips, as they are
+    ("utkface", None, "utkface"),  # UTKFace's chips, as they are: their own crop, fitted
     ("utkface", "ffhq_aging", "ffhq_aging"),  # the in-the-wild photos, aligned
     ("cacd", None, "ffhq_aging"),
     ("imdb_wiki", None, "ffhq_aging"),
@@ -199,7 +199,19 @@ def test_runs_made_before_provenance_fall_back_on_what_is_known(prepared, tiny_r
     out, _ = prepared("utkface")
     old = make_run(tiny_run, tmp_path / "old", "utkface", out, provenance=False)
     card = read_model_card(export(old, tmp_path / "export", saved_model=False))
-    assert card["alignment"] == "none" and card["data_provenance"]["source"] == f"prepare.json of {out}"
+    assert card["alignment"] == "utkface" and card["data_provenance"]["source"] == f"prepare.json of {out}"
+
+
+def test_a_record_written_before_the_chips_had_a_recipe_reads_with_it(prepared, tiny_run, tmp_path):
+    out, _ = prepared("utkface")
+    run = make_run(tiny_run, tmp_path / "run", "utkface", out)
+    record = json.loads((run / PROVENANCE_FILE).read_text())
+    (run / PROVENANCE_FILE).write_text(json.dumps({**record, "alignment": "none"}))  # as issue 13's first part wrote it
+    assert read_provenance(run, load_config(run / "config.yaml"))["alignment"] == "utkface"
+    assert read_model_card(export(run, tmp_path / "export", saved_model=False))["alignment"] == "utkface"
+    # a model of chips prepared with a recipe keeps it
+    (run / PROVENANCE_FILE).write_text(json.dumps({**record, "prepare_alignment": "ffhq", "alignment": "ffhq"}))
+    assert read_provenance(run, load_config(run / "config.yaml"))["alignment"] == "ffhq"
 
 
 def test_a_run_whose_alignment_is_unknown_is_not_exported(prepared, tiny_run, tmp_path, capsys):
@@ -250,8 +262,14 @@ def test_age_crops_a_prepared_face_pasted_into_a_photo_where_training_saw_it(pre
     assert result.photos.shape == (2, *photo.shape) and np.array_equal(result.photos[0][:40], photo[:40])
 
 
-def test_age_feeds_a_model_of_unaligned_chips_the_chip_as_prepare_did(prepared):
-    out, model = prepared("utkface", saved_model=True)
+def test_age_feeds_a_model_of_unaligned_chips_the_chip_as_prepare_did(prepared, tiny_run, tmp_path):
+    # CelebA-style chips without a recipe (alignment "none"): UTKFace chips whose run records "none"
+    out, _ = prepared("utkface")
+    run = make_run(tiny_run, tmp_path / "run", "utkface", out)
+    record = json.loads((run / PROVENANCE_FILE).read_text())
+    (run / PROVENANCE_FILE).write_text(json.dumps({**record, "prepare_alignment": "none", "dataset": "celeb_a",
+                                                   "alignment": "none"}))
+    model = export(run, tmp_path / "export", saved_model=True)
     key = f"UTKFace/{GOOD_CHIPS[2][0]}"  # the 26-year-old: in the test split
     chip = load_photo(os.path.join(prepared.raw["utkface"], key)).rgb
     example = prepared_images(out, "test")[key]

@@ -41,9 +41,10 @@ PROVENANCE_FILE = "data_provenance.json"
 #: The recipe a dataset's raw images are already cropped with, for the datasets whose
 #: crop `ragan_tf.faces.alignment` reproduces: prepared with alignment "none" (only
 #: resized) they stay in that crop. FFHQ-Aging's images are cut by its authors'
-#: `align_in_the_wild_image`, the "ffhq_aging" recipe; UTKFace's and CelebA's chips
-#: follow crops of their own, which no recipe reproduces (they stay "none").
-SOURCE_ALIGNMENT = {"ffhq_aging": "ffhq_aging"}
+#: `align_in_the_wild_image`, the "ffhq_aging" recipe; UTKFace's chips follow a crop of
+#: their own, which the "utkface" recipe fitted to them reproduces to 2.7% of the side
+#: (`ragan_tf.faces.alignment.UTKFACE`); CelebA's chips have no recipe (they stay "none").
+SOURCE_ALIGNMENT = {"ffhq_aging": "ffhq_aging", "utkface": "utkface"}
 
 SYNTHETIC_SOURCE = "synthetic renderer"
 
@@ -104,7 +105,9 @@ def read_provenance(run_dir, config):
     made before that file existed it is, where it can be known: the synthetic
     dataset's recipe, or the plan of the prepared folder `config.data.data_dir`
     if that still holds one of `config.data.dataset` (a folder prepared again
-    since with other settings cannot be told apart).
+    since with other settings cannot be told apart). A record of a dataset's
+    chips prepared as they are (`none`) written before the dataset's crop had
+    a recipe in `SOURCE_ALIGNMENT` reads with that recipe.
 
     Raises:
         ProvenanceError: the run's `data_provenance.json` is damaged.
@@ -120,6 +123,9 @@ def read_provenance(run_dir, config):
         if problem:
             raise ProvenanceError(f"{path}: not a readable data provenance record ({problem}); delete it to fall "
                                   "back on the prepared folder data.data_dir of the run's config, or train again.")
+        if record.get("prepare_alignment") == "none" and record.get("dataset") in SOURCE_ALIGNMENT:
+            # recorded before the dataset's own crop had a recipe: the images are in that crop
+            record = {**record, "alignment": SOURCE_ALIGNMENT[record["dataset"]]}
         return record
     try:
         return data_provenance(config.data)
