@@ -276,3 +276,26 @@ def test_fit_frame_spec_recovers_the_recipe_chips_were_cut_with(astronaut_landma
     assert landmark_errors.max() < 0.2 and grid_errors.max() < 0.3  # px at 200: rounding to 4 decimals only
     wrong, _ = frame_errors(chips, 200, "ffhq")
     assert wrong.mean() > 10  # another recipe does not cut these chips
+
+
+def test_cnn_boxes_are_moved_to_where_hog_boxes_the_face_and_the_eyes_land_on_the_eyes(astronaut, astronaut_landmarks):
+    """A real photo: landmarks from the CNN detector's (mapped) box against those from HOG's."""
+    raw = [detection._box(found.rect) for found in detection._cnn_detector()(astronaut, 1)]
+    hog = FaceDetector("hog").boxes(astronaut)
+    (mapped,) = FaceDetector("cnn").boxes(astronaut)
+    assert len(raw) == 1
+    face_box = max(hog, key=lambda box: detection._iou(box, raw[0]))  # HOG's face (its other hit is the suit)
+    np.testing.assert_allclose(mapped, detection.hog_like_box(raw[0]))
+    assert detection._iou(mapped, face_box) > detection._iou(raw[0], face_box)
+    (cnn_points,) = FaceDetector("cnn").detect(astronaut)
+    ocular = np.linalg.norm(eyes_and_mouth(astronaut_landmarks)[0] - eyes_and_mouth(astronaut_landmarks)[1])
+    eye_error = np.linalg.norm(eyes_and_mouth(cnn_points)[:2] - eyes_and_mouth(astronaut_landmarks)[:2], axis=1)
+    assert eye_error.max() < 0.05 * ocular  # 0.1 of the inter-ocular distance is the usual "off" mark
+
+
+def test_hog_like_box_moves_and_scales_about_the_centre():
+    box = np.array([10.0, 20.0, 109.0, 219.0])  # 100 x 200 px, centre (59.5, 119.5)
+    np.testing.assert_allclose(detection.hog_like_box(box, (0.0, 0.0, 1.0, 1.0)), box)
+    moved = detection.hog_like_box(box, (0.1, -0.05, 0.5, 2.0))
+    np.testing.assert_allclose(moved[2:] - moved[:2] + 1, [50.0, 400.0])
+    np.testing.assert_allclose((moved[:2] + moved[2:]) / 2, [59.5 + 10.0, 119.5 - 10.0])
