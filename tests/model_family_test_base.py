@@ -55,6 +55,7 @@ def random_batches(config, num_examples, fixed_randomness=None, seed=0, dtype="f
         "face_mask": (rng.uniform(size=(num_examples, size, size, 1)) > 0.3).astype("float32"),
         "age_group": rng.integers(0, groups, num_examples).astype("int32"),
         "age": rng.uniform(0, 80, num_examples).astype("float32"),
+        "gender": rng.integers(-1, 2, num_examples).astype("int32"),
     }
     if fixed_randomness is not None:
         examples.update(fixed_randomness(rng, examples, config))

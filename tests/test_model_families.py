@@ -38,12 +38,17 @@ def encoder_pairs(rng, examples, config):
             "encoder_age_group": rng.integers(0, config.data.num_age_groups, count).astype("int32")}
 
 
+def vae_noise(rng, examples, config):
+    return {"noise": rng.standard_normal((len(examples["image"]), config.model.latent_dim)).astype("float32")}
+
+
 CASES = {
     "ragan": base.FamilyCase("ragan", "ragan_synthetic_tiny.yaml", ("model.sync_batch_norm=true",), target_groups),
     "dcgan": base.FamilyCase("dcgan", "dcgan_synthetic_tiny.yaml", ("model.sync_batch_norm=true",), gan_noise),
     "vanilla_gan": base.FamilyCase("vanilla_gan", "vanilla_gan_synthetic_tiny.yaml", (), gan_noise),
     "encoder_cdcgan": base.FamilyCase("encoder_cdcgan", "encoder_cdcgan_synthetic_tiny.yaml",
                                       ("model.sync_batch_norm=true",), encoder_pairs),
+    "cvae": base.FamilyCase("cvae", "cvae_synthetic_tiny.yaml", (), vae_noise),
     "encoder_cdcgan/encoder_phase": base.FamilyCase(
         "encoder_cdcgan", "encoder_cdcgan_synthetic_tiny.yaml", ("model.sync_batch_norm=true",), encoder_pairs,
         prepare=lambda model: switch_phase(model, "encoder", "test")),
@@ -54,17 +59,17 @@ def test_every_registered_family_has_a_case():
     assert {case.family for case in CASES.values()} == set(family_names())
 
 
-@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan"])
+@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae"])
 def test_eager_call(name):
     base.check_eager_call(CASES[name])
 
 
-@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan"])
+@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae"])
 def test_save_and_reload(name, tmp_path):
     base.check_save_and_reload(CASES[name], tmp_path)
 
 
-@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan"])
+@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae"])
 def test_mixed_precision(name):
     base.check_mixed_precision(CASES[name])
 
@@ -205,13 +210,15 @@ def test_no_two_classes_share_a_serialisation_name():
         get_family(name)
     classes = keras_classes("ragan_tf.models") + keras_classes("ragan_tf.layers")
     found = {cls.__name__ for cls in classes}
-    assert {"RAGAN", "Generator", "Discriminator", "GAN", "DCGANGenerator", "DCGANDiscriminator", "VanillaGenerator",
-            "VanillaDiscriminator", "LatentEncoder", "EncoderConditionalDCGAN", "EncoderConditionalDCGANAger",
-            "AdaIN", "ConditionalBatchNorm"} <= found, found
+    expected = {"RAGAN", "Generator", "Discriminator", "GAN", "DCGANGenerator", "DCGANDiscriminator",
+                "VanillaGenerator", "VanillaDiscriminator", "LatentEncoder", "EncoderConditionalDCGAN",
+                "EncoderConditionalDCGANAger", "AdaIN", "ConditionalBatchNorm", "CVAEEncoder", "CVAEDecoder",
+                "ConditionalVAE", "ConditionalVAEAger"}
+    assert expected <= found, found
     assert serialisation_problems(classes) == []
     packages = {keras.saving.get_registered_name(cls).split(">")[0] for cls in classes}
     assert {"ragan_tf.ragan", "ragan_tf.gan", "ragan_tf.dcgan", "ragan_tf.vanilla_gan", "ragan_tf.encoder_cdcgan",
-            "ragan_tf.layers"} == packages
+            "ragan_tf.cvae", "ragan_tf.layers"} == packages
 
 
 def test_the_serialisation_check_catches_two_families_registering_one_name():
@@ -231,7 +238,8 @@ order = sys.argv[1].split(",")
 from ragan_tf.config import load_config
 from ragan_tf.models.registry import get_family
 pipelines = {"ragan": "ragan_synthetic_tiny", "dcgan": "dcgan_synthetic_tiny",
-             "vanilla_gan": "vanilla_gan_synthetic_tiny", "encoder_cdcgan": "encoder_cdcgan_synthetic_tiny"}
+             "vanilla_gan": "vanilla_gan_synthetic_tiny", "encoder_cdcgan": "encoder_cdcgan_synthetic_tiny",
+             "cvae": "cvae_synthetic_tiny"}
 families = [get_family(name) for name in order]
 for family in families:
     config = load_config(f"{sys.argv[2]}/pipelines/{pipelines[family.name]}.yaml")

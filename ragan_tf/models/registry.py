@@ -21,6 +21,8 @@ FAMILY_MODULES = {
     "dcgan": ("ragan_tf.models.dcgan.dcgan_family", "DCGAN (Radford et al. 2016; seed 003): sampler"),
     "vanilla_gan": ("ragan_tf.models.vanilla_gan.vanilla_gan_family",
                     "the seed 003 vanilla GAN (dense discriminator): sampler"),
+    "cvae": ("ragan_tf.models.cvae.cvae_family",
+             "conditional beta-VAE (seed 004): age transformer, age condition or age-shift vectors"),
 }
 
 

@@ -1,0 +1,1 @@
+"""The conditional beta-VAE of seed 004: encoder, decoder, training model and ager."""
