@@ -73,6 +73,7 @@ def _age(args):
     return age_photos(
         args.photos, args.model, args.ages, args.out, detector=args.detector, gif_frames=args.gif_frames,
         strip=not args.no_strip, crops=args.save_crops, max_pixels=args.max_pixels, overwrite=args.overwrite,
+        source_age=args.source_age, gender=None if args.gender is None else ("male", "female").index(args.gender),
     )
 
 
@@ -172,6 +173,10 @@ def build_parser():
     age.add_argument("--out", default="aged", help="output folder (default: ./aged); existing files in it are "
                      "never replaced unless --overwrite")
     age.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
+    age.add_argument("--source-age", type=int, help="models that read the face's own age (the conditional VAE): "
+                                                     "that age in years (default: estimated per face)")
+    age.add_argument("--gender", choices=["male", "female"],
+                     help="models that read the face's gender: that gender (default: estimated per face)")
     age.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto",
                      help="dlib face detector; auto = HOG, then the CNN detector when HOG finds nothing")
     age.add_argument("--gif-frames", type=int, default=16,

@@ -134,3 +134,51 @@ def test_training_end_stores_the_age_shift_vectors(tmp_path):
 
     ager = keras.models.load_model(tmp_path / "run" / "inference_model.keras")
     assert ager.aging == "shift" and np.abs(np.asarray(ager.group_means)).sum() > 0
+
+
+@pytest.fixture(scope="module")
+def cvae_export(tmp_path_factory):
+    from ragan_tf.export import export_saved_model
+    from ragan_tf.training.train import train
+
+    root = tmp_path_factory.mktemp("cvae_export")
+    train(load_config(TINY, [f"runtime.run_dir={root / 'run'}"]), verbose=0)
+    return export_saved_model(root / "run", root / "export", verbose=False)
+
+
+def test_the_export_serves_the_source_age_and_gender(cvae_export):
+    import json
+
+    card = json.loads((cvae_export / "signature.json").read_text())
+    assert "with_source" in card["signatures"] and "source_age" in card["signatures"]["with_source"]["inputs"]
+    serve = tf.saved_model.load(str(cvae_export)).signatures["with_source"]
+    rng = np.random.default_rng(5)
+    image = tf.constant(rng.integers(0, 256, (2, 40, 50, 3)).astype("uint8"))
+    mask = tf.ones((2, 40, 50, 1))
+
+    def aged(source_age, gender):
+        return serve(image=image, face_mask=mask, target_age=tf.constant([5, 70]), source_age=tf.constant(source_age),
+                     gender=tf.constant(gender))["aged_image"].numpy().astype(int)
+
+    first, second = aged([30, -1], [0, -1]), aged([60, -1], [1, -1])
+    assert first.shape == (2, 40, 50, 3)
+    assert np.abs(first[0] - second[0]).mean() > 0 and np.array_equal(first[1], second[1])  # unknown stays unknown
+    with pytest.raises(tf.errors.InvalidArgumentError, match="gender must be 0"):
+        aged([30, 30], [0, 2])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="target_age must be finite ages"):
+        aged([130, 30], [0, 0])
+
+
+def test_age_fills_the_source_from_the_user_or_the_photo(cvae_export):
+    from fake_photos import photo_with_face
+
+    from ragan_tf.inference.ager import Ager, AgingError
+
+    photo = photo_with_face(3, 160, (240, 260))
+    given = Ager(cvae_export, detector="hog", source_age=30, gender=1).age_image(photo, [5, 70])
+    assert given.sources == [(30, 1)] and given.photos.shape == (2, 240, 260, 3)
+    estimated = Ager(cvae_export, detector="hog").age_image(photo, [70])
+    ((age, gender),) = estimated.sources
+    assert -1 <= age <= 120 and gender in (-1, 0, 1)
+    with pytest.raises(AgingError, match="--source-age must be"):
+        Ager(cvae_export, source_age=200)

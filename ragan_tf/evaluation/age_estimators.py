@@ -154,6 +154,11 @@ class PhotoAgeEstimator(AgeEstimator):
 
     def predict_one(self, image):
         """Age in years of the largest face in one uint8 [H, W, 3] image; NaN without a face."""
+        return self.predict_age_and_gender(image)[0]
+
+    def predict_age_and_gender(self, image):
+        """`(age in years, gender)` of the largest face in one uint8 [H, W, 3] image: gender 0 male,
+        1 female (the package's own gender model); `(NaN, -1)` without a face."""
         image = np.ascontiguousarray(as_uint8_batch(image)[0])
         if self.detector is None:
             faces = self._predictor.predict(image)
@@ -161,9 +166,10 @@ class PhotoAgeEstimator(AgeEstimator):
             boxes = self._boxes(image)
             faces = self._predictor.predict(image, boxes) if boxes else []
         if not faces:
-            return float("nan")
+            return float("nan"), -1
         area = lambda face: (face["face"][2] - face["face"][0]) * (face["face"][3] - face["face"][1])  # noqa: E731
-        return float(max(faces, key=area)["age"]["value"])
+        face = max(faces, key=area)
+        return float(face["age"]["value"]), {"male": 0, "female": 1}.get(face["gender"]["value"], -1)
 
     def _boxes(self, image):
         """(top, right, bottom, left) integer boxes from `FaceDetector`, in `image` coordinates."""

@@ -137,6 +137,9 @@ class PhotoSized:
     def embed(self, images, face_masks=None):
         return self.inner.embed(self._enlarged(images), face_masks)
 
+    def predict_age_and_gender(self, image):
+        return self.inner.predict_age_and_gender(self._enlarged([image])[0])
+
 
 def photo_metrics(inception=None, photo_side=PHOTO_SIDE, detector="auto"):
     """The real-face `Metrics`: the CC0 photo age model and dlib's descriptor, on copies

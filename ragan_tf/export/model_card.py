@@ -98,11 +98,11 @@ def training_summary(run_dir):
 
 def signature_docs(model):
     """What each signature of `model`'s export takes and returns (`ragan_tf.export.serving`)."""
-    from ragan_tf.export.serving import AGING_SIGNATURES, sampling_signatures
+    from ragan_tf.export.serving import aging_signatures, sampling_signatures
     from ragan_tf.models.tasks import tasks_of
 
     tasks = tasks_of(model)
-    docs = dict(AGING_SIGNATURES) if tasks["age_transformer"] is not None else {}
+    docs = aging_signatures(tasks["age_transformer"]) if tasks["age_transformer"] is not None else {}
     if tasks["sampler"] is not None:
         docs.update(sampling_signatures(tasks["sampler"].conditional, "sample" if docs else "serving_default"))
     return docs

@@ -65,6 +65,25 @@ AGING_SIGNATURES = {
 }
 
 
+#: Served besides `AGING_SIGNATURES` by age transformers that also read the face's own age and
+#: gender (`takes_source`: the conditional VAE); `ragan-tf age` fills them from the photo.
+SOURCE_SIGNATURES = {
+    "with_source": {
+        "inputs": {"image": "uint8 [B, H, W, 3]", "face_mask": "float32 [B, H, W, 1] (the image's B, H, W), 1 = face",
+                   "target_age": f"int32 [B], years {MIN_AGE}-{MAX_AGE}, one per image",
+                   "source_age": f"int32 [B], the face's own age, years {MIN_AGE}-{MAX_AGE}, or -1: unknown",
+                   "gender": "int32 [B], 0 male, 1 female, -1 unknown"},
+        "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
+        "notes": "the other signatures assume an unknown source age and gender",
+    },
+}
+
+
+def aging_signatures(generator):
+    """The model-card description of an age transformer's signatures."""
+    return {**AGING_SIGNATURES, **(SOURCE_SIGNATURES if getattr(generator, "takes_source", False) else {})}
+
+
 def sampling_signatures(conditional, name):
     """The model-card description of a sampler's signatures (`name`: `serving_default` for a
     pure sampler, `sample` beside an age transformer's signatures)."""
@@ -175,6 +194,9 @@ class AgingFunctions:
                     tf.TensorSpec([None], tf.float32, name="target_age"),
                 ],
             ),
+            **({"with_source": (self.with_source, [image, mask, age, tf.TensorSpec([None], tf.int32, name="source_age"),
+                                                   tf.TensorSpec([None], tf.int32, name="gender")])}
+               if getattr(self.generator, "takes_source", False) else {}),
         }
 
     # ------------------------------------------------------------- endpoints
@@ -198,6 +220,24 @@ class AgingFunctions:
         face_mask = check_face_mask(face_mask, image)
         return {"aged_image": self._age_uint8(image, face_mask, check_ages(target_age, image))}
 
+    def with_source(self, image, face_mask, target_age, source_age, gender):
+        """As `with_face_mask`, with the face's own age in years (-1: unknown) and gender (0 male,
+        1 female, -1 unknown), for age transformers that condition on them (`takes_source`)."""
+        image = check_images(image)
+        face_mask = check_face_mask(face_mask, image)
+        target_age = check_ages(target_age, image)
+        known = tf.ensure_shape(source_age, [None]) >= 0
+        source_age = check_ages(tf.where(known, source_age, 0), image)
+        gender = tf.ensure_shape(gender, [None])
+        gender = checked(gender, require(tf.reduce_all((gender >= -1) & (gender <= 1)),
+                                         "gender must be 0 (male), 1 (female) or -1 (unknown); got", gender),
+                         require(tf.equal(tf.shape(gender)[0], tf.shape(image)[0]),
+                                 "gender must hold one value per image; got shape", tf.shape(gender)))
+        groups = len(self.anchor_ages)
+        source = tf.where(known[:, None], age_group_weights(tf.cast(source_age, tf.float32), self.anchor_ages),
+                          tf.fill([tf.shape(known)[0], groups], 1.0 / groups))
+        return {"aged_image": self._age_uint8(image, face_mask, target_age, source_age=source, gender=gender)}
+
     def age_progression(self, image):
         """One uint8 image [H, W, 3] -> the face at every group's anchor age:
         `{"aged_images": uint8 [G, H, W, 3], "age_groups": string [G], "anchor_ages": float32 [G]}`."""
@@ -208,17 +248,18 @@ class AgingFunctions:
         return {"aged_images": aged, "age_groups": tf.constant(self.scheme.labels), "anchor_ages": anchors}
 
     # --------------------------------------------------------------- helpers
-    def _generate(self, image, face_mask, target_age):
+    def _generate(self, image, face_mask, target_age, **source):
         weights = age_group_weights(target_age, self.anchor_ages)
-        aged = self.generator(image, face_mask, weights, training=False)
+        aged = self.generator(image, face_mask, weights, training=False, **source)
         return {"aged_image": tf.cast(aged, tf.float32)}
 
-    def _age_uint8(self, image, face_mask, ages):
+    def _age_uint8(self, image, face_mask, ages, **source):
         height, width = tf.shape(image)[1], tf.shape(image)[2]
         aged = self._generate(
             self._to_model_input(image),
             tf.image.resize(face_mask, (self.image_size, self.image_size), antialias=True),
             tf.cast(ages, tf.float32),
+            **source,
         )["aged_image"]
         return self._to_uint8(aged, height, width)
 

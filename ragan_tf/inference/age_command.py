@@ -44,7 +44,7 @@ def check_out_dir(out_dir):
 
 
 def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, strip=True, crops=False,
-               max_pixels=100_000_000, ager=None, overwrite=False):
+               max_pixels=100_000_000, ager=None, overwrite=False, source_age=None, gender=None):
     """Ages every photo; writes its outputs or, on failure, nothing for it.
 
     Args:
@@ -56,6 +56,7 @@ def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, str
         gif_frames: frames of the animated sweep; 0 for no GIF.
         strip, crops: write the side-by-side strip, the aligned and aged crops.
         ager: an `Ager` to reuse instead of loading `model`.
+        source_age, gender: the faces' own age and gender for models that read them (`Ager`).
         overwrite: replace files already in `out_dir` instead of refusing them.
 
     Returns:
@@ -73,7 +74,7 @@ def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, str
     if not overwrite:  # refuse a rerun into the same folder before any work
         refuse_existing(out_dir, [name for path in photos
                                   for name in output_names(Path(path).name, ages, 0, strip, gif_frames > 0)])
-    ager = ager or Ager(model, detector=detector, max_pixels=max_pixels)
+    ager = ager or Ager(model, detector=detector, max_pixels=max_pixels, source_age=source_age, gender=gender)
     failures, renamed, taken, faces = [], [], set(), 0
     for index, path in enumerate(photos, 1):
         start = time.perf_counter()
@@ -93,6 +94,10 @@ def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, str
             if name != Path(path).name:
                 renamed.append(f"{path} -> {stem}_*")
             status = f"{len(result.faces)} face(s), {len(written)} files as {stem}_*"
+            if result.sources:
+                genders = {0: "male", 1: "female", -1: "unknown gender"}
+                status += "; source " + ", ".join(f"{'unknown age' if age < 0 else f'age {age}'} {genders[gender]}"
+                                                  for age, gender in result.sources)
         print(f"[{index}/{len(photos)}] {path}: {status} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     for failure in failures:
         print(f"ragan-tf age: error: {failure}", file=sys.stderr)

@@ -71,6 +71,7 @@ class AgingResult:
     aged_crops: np.ndarray
     timings: dict
     photo: object = None
+    sources: list = None  # per face, (source age, gender) given to a model that takes them (`with_source`)
 
 
 def check_ages(ages):
@@ -183,6 +184,10 @@ class Ager:
             nothing), `"hog"` or `"cnn"`.
         max_pixels: photos larger than this are refused (decompression bombs).
         crop_size: side of the aligned face crop; defaults to the model's resolution.
+        source_age, gender: for models that read the face's own age (years) and
+            gender (0 male, 1 female) (`with_source`: the conditional VAE); None:
+            estimated per face by the photo age and gender model (-1 where it
+            finds no face: unknown). Other models ignore them.
 
     Faces are cropped with the card's alignment (`align_faces`); for a model
     trained on a dataset's own chips (alignment "none") the photo's centred
@@ -200,7 +205,8 @@ class Ager:
     ```
     """
 
-    def __init__(self, model, detector="auto", max_pixels=DEFAULT_MAX_PIXELS, crop_size=None):
+    def __init__(self, model, detector="auto", max_pixels=DEFAULT_MAX_PIXELS, crop_size=None, source_age=None,
+                 gender=None):
         import tensorflow as tf
 
         self.card = read_export_card(model)
@@ -211,6 +217,14 @@ class Ager:
         self.detector = FaceDetector(detector)
         self._saved_model = tf.saved_model.load(str(model))
         self._with_face_mask = self._saved_model.signatures["with_face_mask"]
+        # Models that read the face's own age and gender (the conditional VAE): the user's, else estimated.
+        self._with_source = self._saved_model.signatures.get("with_source")
+        if source_age is not None and not 0 <= source_age <= 120:
+            raise AgingError(f"--source-age must be a whole number of years within 0-120; got {source_age}.")
+        if gender not in (None, 0, 1):
+            raise AgingError(f"gender must be 0 (male) or 1 (female); got {gender!r}.")
+        self.source_age, self.gender = source_age, gender
+        self._source_estimator = None
 
     def align_faces(self, rgb, landmarks=None):
         """The crops of `rgb`'s faces the model is fed, cut as its training data was.
@@ -232,17 +246,37 @@ class Ager:
         largest = max(landmarks, key=lambda points: float(np.ptp(points[:, 0]) * np.ptp(points[:, 1])))
         return [chip_face(rgb, largest, self.crop_size)]
 
-    def age_crops(self, crop, mask, ages):
-        """One aligned crop (uint8 [S, S, 3]) and its mask ([S, S]) -> uint8 [A, S, S, 3]."""
+    def face_source(self, crop):
+        """`(source age, gender)` of an aligned face for a model that takes them: the ones given to
+        the `Ager`, else the photo age and gender model's reading of the crop (-1: unknown)."""
+        age, gender = self.source_age, self.gender
+        if age is None or gender is None:
+            if self._source_estimator is None:
+                from ragan_tf.evaluation.age_estimators import PhotoAgeEstimator
+                from ragan_tf.evaluation.real_faces import PHOTO_SIDE, PhotoSized
+
+                self._source_estimator = PhotoSized(PhotoAgeEstimator(self.detector.detector), PHOTO_SIDE)
+            estimated_age, estimated_gender = self._source_estimator.predict_age_and_gender(crop)
+            age = (-1 if np.isnan(estimated_age) else int(round(estimated_age))) if age is None else age
+            gender = estimated_gender if gender is None else gender
+        return int(age), int(gender)
+
+    def age_crops(self, crop, mask, ages, source=None):
+        """One aligned crop (uint8 [S, S, 3]) and its mask ([S, S]) -> uint8 [A, S, S, 3]; `source`
+        is the face's `(age, gender)` for a model that takes them."""
         import tensorflow as tf
 
         count = len(ages)
-        result = self._with_face_mask(
+        inputs = dict(
             image=tf.constant(np.repeat(crop[None], count, 0)),
             face_mask=tf.constant(np.repeat(np.asarray(mask, np.float32)[None, ..., None], count, 0)),
             target_age=tf.constant(np.asarray(ages, np.int32)),
         )
-        return result["aged_image"].numpy()
+        if self._with_source is None:
+            return self._with_face_mask(**inputs)["aged_image"].numpy()
+        age, gender = source if source is not None else self.face_source(crop)
+        return self._with_source(**inputs, source_age=tf.fill([count], age),
+                                 gender=tf.fill([count], gender))["aged_image"].numpy()
 
     def age_image(self, rgb, ages, source="image"):
         """Ages every face in an RGB uint8 image.
@@ -270,7 +304,9 @@ class Ager:
                 f"{source}: no face found (tried detector {self.detector.detector!r}). "
                 "Use a photo with a frontal face at least ~80 px wide, or try --detector cnn."
             )
-        aged_crops = np.stack([self.age_crops(face.crop, face.mask, ages) for face in faces])
+        sources = [self.face_source(face.crop) for face in faces] if self._with_source is not None else None
+        aged_crops = np.stack([self.age_crops(face.crop, face.mask, ages, None if sources is None else sources[k])
+                               for k, face in enumerate(faces)])
         generated = time.perf_counter()
         photos = np.stack(
             [paste_back_all(rgb, [(aged[index], face) for aged, face in zip(aged_crops, faces)])
@@ -282,7 +318,7 @@ class Ager:
             "generator_s": generated - aligned,
             "paste_back_s": time.perf_counter() - generated,
         }
-        return AgingResult(source, ages, rgb, photos, faces, aged_crops, timings)
+        return AgingResult(source, ages, rgb, photos, faces, aged_crops, timings, sources=sources)
 
     def age_photo(self, path, ages):
         """Loads a photo file (see `load_photo`) and ages every face in it."""

@@ -81,6 +81,9 @@ class ConditionalVAEAger(AgeTransformer, keras.Model):
         aging: "condition" or "shift" (see the module docstring).
     """
 
+    #: Exports serve `with_source` (the face's own age and gender), which `ragan-tf age` fills.
+    takes_source = True
+
     def __init__(self, encoder, decoder, num_age_groups, aging="condition", **kwargs):
         super().__init__(**kwargs)
         if aging not in AGING_MODES:

@@ -1,0 +1,157 @@
+"""The conditional beta-VAE's trade-off: disentanglement (MIG) against reconstruction, per beta,
+and how well each aging mode ages a face, on the synthetic faces (the only data with known factors).
+
+    python benchmarks/cvae.py [--betas 1 4 8] [--epochs 10] [--steps 150] [--faces 2000] [--out runs/cvae_study]
+
+For each beta, trains `pipelines/cvae_synthetic_64.yaml` (`model.beta=B`) for
+`--epochs` x `--steps`, then on `--faces` faces of the synthetic test split
+(identities never trained on, ages drawn as the dataset draws them):
+
+- MIG (`ragan_tf.evaluation.mig`) of the posterior means against the
+  renderer's factors: age (binned), gender, hair style, beard style, collar
+  style (discrete), skin tone, hair colour (mean RGB), head aspect, eye size,
+  greying onset (binned);
+- reconstruction D(mu, c) vs x: MSE (on [-1, 1]) and L1 (0-255);
+- aging, both modes (`condition`, `shift`) with the source age group and
+  gender given: every face to every other age group, judged by the
+  synthetic age regressor trained on training identities: MAE to the
+  target's anchor age and share in the target group; beside it the
+  unchanged input.
+
+Prints one table (Markdown) with a row per beta and the unchanged input.
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CONTINUOUS = ("age", "skin_tone", "hair_colour", "head_aspect", "eye_size", "greying_onset")
+DISCRETE = ("gender", "hair_style", "beard_style", "collar_style")
+
+
+def factors_of(identities, ages, seed):
+    """[N, K] ground-truth factors of rendered faces, and their names."""
+    from ragan_tf.data.synthetic_faces import identity_traits
+
+    rows = []
+    codes = {name: {} for name in DISCRETE}
+    for identity, age in zip(identities, ages):
+        traits = identity_traits(int(identity), seed)
+        values = {"age": age, "skin_tone": float(np.mean(traits.skin_colour)),
+                  "hair_colour": float(np.mean(traits.hair_colour)), "head_aspect": traits.head_aspect,
+                  "eye_size": traits.eye_size_ratio, "greying_onset": traits.greying_onset,
+                  "gender": traits.gender, "hair_style": traits.hair_style, "beard_style": traits.beard_style,
+                  "collar_style": traits.collar_style}
+        for name in DISCRETE:
+            values[name] = codes[name].setdefault(values[name], len(codes[name]))
+        rows.append([values[name] for name in CONTINUOUS + DISCRETE])
+    return np.array(rows, np.float64), CONTINUOUS + DISCRETE
+
+
+def train_one(beta, epochs, steps, out):
+    from ragan_tf.config import load_config
+    from ragan_tf.training.train import train
+
+    config = load_config(REPO / "pipelines" / "cvae_synthetic_64.yaml",
+                         [f"model.beta={beta}", f"training.epochs={epochs}", f"training.steps_per_epoch={steps}",
+                          f"runtime.run_dir={out / f'beta_{beta}'}", "training.sample_every_steps=0"])
+    start = time.perf_counter()
+    train(config, verbose=0)
+    return config, time.perf_counter() - start
+
+
+def measure(config, run_dir, evaluation_set, factors, names, estimator, scheme):
+    import keras
+
+    from ragan_tf.evaluation.age_estimators import age_group_metrics
+    from ragan_tf.evaluation.mig import mig
+    from ragan_tf.visualization import to_uint8
+
+    ager = keras.models.load_model(run_dir / "inference_model.keras")
+    images, ages = evaluation_set.images, evaluation_set.ages
+    source = scheme.group_of(ages).astype("int32")
+    gender = factors[:, names.index("gender")].astype("int32")
+    mu = np.concatenate([np.asarray(ager.encode(images[i:i + 256], source[i:i + 256], gender[i:i + 256])[0])
+                         for i in range(0, len(images), 256)])
+    disentanglement = mig(mu, factors, continuous=tuple(range(len(CONTINUOUS))), names=names)
+    reconstruction = np.concatenate([np.asarray(ager(images[i:i + 256], None, source[i:i + 256],
+                                                     source_age=source[i:i + 256], gender=gender[i:i + 256]))
+                                     for i in range(0, len(images), 256)])
+    row = {"mig": disentanglement["mig"], "mse": float(np.mean((reconstruction - images) ** 2)),
+           "l1_0_255": float(np.mean(np.abs(to_uint8(reconstruction).astype(float) - to_uint8(images))))}
+    best = max(disentanglement["gaps"], key=disentanglement["gaps"].get)
+    row["best_factor"] = f"{best} ({disentanglement['gaps'][best]:.2f})"
+    row["age_gap"] = disentanglement["gaps"]["age"]
+    aging = {}
+    for mode in ("condition", "shift"):
+        ager.aging = mode
+        predicted, targets = [], []
+        for group in range(scheme.num_groups):
+            others = np.flatnonzero(source != group)
+            target = np.full(len(others), group, "int32")
+            outputs = np.concatenate([np.asarray(ager(images[others[i:i + 256]], None, target[i:i + 256],
+                                                      source_age=source[others[i:i + 256]],
+                                                      gender=gender[others[i:i + 256]]))
+                                      for i in range(0, len(others), 256)])
+            predicted.append(estimator.predict_ages(to_uint8(outputs)))
+            targets.append(target)
+        metrics = age_group_metrics(np.concatenate(predicted), np.concatenate(targets), scheme)
+        aging[mode] = (metrics["mae_to_anchor"], metrics["in_group_share"])
+    return row, aging, ager
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--betas", type=float, nargs="+", default=[1.0, 4.0, 8.0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--faces", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "cvae_study")
+    args = parser.parse_args()
+
+    from ragan_tf.config import load_config
+    from ragan_tf.data.age_groups import get_scheme
+    from ragan_tf.evaluation.age_estimators import SyntheticAgeEstimator, age_group_metrics
+    from ragan_tf.evaluation.evaluate import synthetic_test_set
+    from ragan_tf.data import synthetic_faces
+    from ragan_tf.visualization import to_uint8
+
+    data = load_config(REPO / "pipelines" / "cvae_synthetic_64.yaml").data
+    scheme = get_scheme(data.age_groups)
+    evaluation_set = synthetic_test_set(data, args.faces)
+    factors, names = factors_of(evaluation_set.identities, evaluation_set.ages, data.synthetic_seed)
+    train_ids, _ = synthetic_faces.split_identities(data.synthetic_identities, data.synthetic_test_fraction,
+                                                    data.synthetic_seed)
+    estimator = SyntheticAgeEstimator.train(data.image_size, train_ids[:300], epochs=8, seed=data.synthetic_seed)
+    source = scheme.group_of(evaluation_set.ages)
+    unchanged = []
+    for group in range(scheme.num_groups):
+        others = source != group
+        unchanged.append((estimator.predict_ages(to_uint8(evaluation_set.images[others])),
+                          np.full(int(others.sum()), group)))
+    baseline = age_group_metrics(np.concatenate([p for p, _ in unchanged]), np.concatenate([t for _, t in unchanged]),
+                                 scheme)
+    print(f"{len(evaluation_set)} synthetic test faces; factors: {', '.join(names)}")
+    results = []
+    for beta in args.betas:
+        config, seconds = train_one(beta, args.epochs, args.steps, args.out)
+        row, aging, ager = measure(config, args.out / f"beta_{beta}", evaluation_set, factors, names, estimator,
+                                   scheme)
+        results.append((beta, seconds, row, aging))
+        print(f"beta {beta:g}: trained {args.epochs * args.steps} steps in {seconds:.0f} s; {row}; aging {aging}",
+              flush=True)
+    print("\n| beta | MIG | MIG gap of age | best-isolated factor | reconstruction MSE ([-1, 1]) | L1 (0-255) | "
+          "age MAE, condition | in group, condition | age MAE, shift | in group, shift | train s |")
+    print("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for beta, seconds, row, aging in results:
+        print(f"| {beta:g} | {row['mig']:.3f} | {row['age_gap']:.3f} | {row['best_factor']} | {row['mse']:.4f} | "
+              f"{row['l1_0_255']:.1f} | {aging['condition'][0]:.1f} | {aging['condition'][1]:.1%} | "
+              f"{aging['shift'][0]:.1f} | {aging['shift'][1]:.1%} | {seconds:.0f} |")
+    print(f"| unchanged input | | | | | | {baseline['mae_to_anchor']:.1f} | {baseline['in_group_share']:.1%} | | | |")
+
+
+if __name__ == "__main__":
+    main()
