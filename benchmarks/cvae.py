@@ -18,7 +18,8 @@ For each beta, trains `pipelines/cvae_synthetic_64.yaml` (`model.beta=B`) for
   target's anchor age and share in the target group; beside it the
   unchanged input.
 
-Prints one table (Markdown) with a row per beta and the unchanged input.
+Prints one table (Markdown) with a row per beta and the unchanged input, and writes an aging
+grid of six test faces per mode for the first beta to `--out`.
 """
 
 import argparse
@@ -151,6 +152,30 @@ def main():
               f"{row['l1_0_255']:.1f} | {aging['condition'][0]:.1f} | {aging['condition'][1]:.1%} | "
               f"{aging['shift'][0]:.1f} | {aging['shift'][1]:.1%} | {seconds:.0f} |")
     print(f"| unchanged input | | | | | | {baseline['mae_to_anchor']:.1f} | {baseline['in_group_share']:.1%} | | | |")
+    for mode in ("condition", "shift"):
+        path = save_grid(args.out / f"beta_{args.betas[0]}", evaluation_set, factors, names, scheme, mode,
+                         args.out / f"grid_beta{args.betas[0]:g}_{mode}.png")
+        print(f"Wrote {path}")
+
+
+def save_grid(run_dir, evaluation_set, factors, names, scheme, mode, path):
+    """Six test faces spread over the ages, each to every age group, with their own age group and gender."""
+    import keras
+
+    from ragan_tf.evaluation.real_faces import spread_indices
+    from ragan_tf.sampling import aging_grid
+    from ragan_tf.visualization import save_png
+
+    ager = keras.models.load_model(run_dir / "inference_model.keras")
+    ager.aging = mode
+    index = spread_indices(evaluation_set.ages, 6)
+    source = scheme.group_of(evaluation_set.ages[index]).astype("int32")
+    gender = factors[index, names.index("gender")].astype("int32")
+    picture = aging_grid(lambda images, masks, groups, training=False: ager(
+        images, masks, groups, source_age=source, gender=gender), evaluation_set.images[index],
+        evaluation_set.masks[index], scheme.labels, source_groups=source,
+        title=f"conditional VAE ({run_dir.name}), aging by {mode}")
+    return save_png(picture, path)
 
 
 if __name__ == "__main__":
