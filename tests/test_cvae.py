@@ -215,3 +215,30 @@ def test_age_shift_vectors_move_the_synthetic_age_reading_the_right_way(tmp_path
                                                                  source_age=source))))
         moved = float(np.mean(after - before))
         assert (moved > 5.0) if target else (moved < -5.0), (target, moved)
+
+
+def test_evaluate_gives_the_conditional_vae_each_test_face_s_own_age_group_and_gender():
+    from ragan_tf.evaluation.evaluate import Metrics, evaluate_rows, network_functions, synthetic_test_set
+    from ragan_tf.data.age_groups import get_scheme
+
+    config, ager = randomised_ager()
+    faces = synthetic_test_set(config.data, 4)
+    scheme = get_scheme(config.data.age_groups)
+    function = network_functions(ager).age_transformer
+    assert function.takes_source
+    groups, genders = faces.source(np.arange(4), scheme)
+    assert list(groups) == list(scheme.group_of(faces.ages)) and set(genders) <= {0, 1}
+    target = np.full(4, 9, "int32")
+    given = function(faces.images, faces.masks, target, source=(groups, genders))
+    np.testing.assert_allclose(given, np.asarray(ager(faces.images, faces.masks, target, source_age=groups,
+                                                      gender=genders)), atol=1e-6)
+    assert np.abs(given - function(faces.images, faces.masks, target)).mean() > 1e-4  # unknown source differs
+    seen = []
+
+    def recording(images, masks, groups, source=None):
+        seen.append(source)
+        return function(images, masks, groups, source=source)
+
+    recording.takes_source = True
+    evaluate_rows(recording, faces, scheme, Metrics(exact_truth=False), batch_size=4, progress=False)
+    assert len(seen) == scheme.num_groups and all(np.array_equal(s[0], groups) for s in seen)

@@ -42,6 +42,12 @@ class EvaluationSet:
     seed: int = 0
     names: tuple = ()
     mask_found: np.ndarray = None
+    genders: np.ndarray = None  # 0 male, 1 female, -1 unknown; None: unknown for all
+
+    def source(self, index, scheme):
+        """`(source age groups, genders)` of the faces `index`, for age transformers that take them."""
+        genders = np.full(len(index), -1, np.int32) if self.genders is None else self.genders[index]
+        return scheme.group_of(self.ages[index]).astype(np.int32), genders
 
     def __len__(self):
         return len(self.images)
@@ -64,6 +70,8 @@ def synthetic_test_set(data_config, count):
         ages=np.array(ages, np.float32),
         identities=np.array(identities, np.int64),
         seed=data_config.synthetic_seed,
+        genders=np.array([synthetic_faces.identity_traits(i, data_config.synthetic_seed).gender for i in identities],
+                         np.int32),
     )
 
 
@@ -95,6 +103,14 @@ def network_functions(model):
     if transformer is not None:
         functions.age_transformer = lambda images, masks, groups: np.asarray(
             transformer(images, masks, np.asarray(groups, np.int32), training=False))
+        if getattr(transformer, "takes_source", False):  # the conditional VAE: also the faces' own age and gender
+            def with_source(images, masks, groups, source=None):
+                extra = {} if source is None else {"source_age": np.asarray(source[0], np.int32),
+                                                   "gender": np.asarray(source[1], np.int32)}
+                return np.asarray(transformer(images, masks, np.asarray(groups, np.int32), training=False, **extra))
+
+            with_source.takes_source = True
+            functions.age_transformer = with_source
     if sampler is not None:
         functions.sampler = lambda noise, groups: np.asarray(sampler(
             noise, None if groups is None else np.asarray(groups, np.int32), training=False))
@@ -213,8 +229,11 @@ def evaluate_rows(aging_function, evaluation_set, scheme, metrics, batch_size=32
     for group, anchor in enumerate(scheme.anchor_ages):
         for start in batches:
             index = np.arange(start, min(start + batch_size, len(evaluation_set)))
+            extra = ({"source": evaluation_set.source(index, scheme)} if getattr(aging_function, "takes_source", False)
+                     else {})
             aged = _timed(costs, "generator", lambda: to_uint8(aging_function(
-                evaluation_set.images[index], evaluation_set.masks[index], np.full(len(index), group, np.int32))))
+                evaluation_set.images[index], evaluation_set.masks[index], np.full(len(index), group, np.int32),
+                **extra)))
             outputs[group].append(aged)
             rows.extend(_batch_rows(aged, index, group, float(anchor), evaluation_set, source_groups, input_uint8,
                                     input_embeddings, metrics, size, non_face_labels, costs))
@@ -515,8 +534,9 @@ def example_grid(aging_function, evaluation_set, scheme, count=8, title=None):
     from ragan_tf.sampling import aging_grid
 
     index = spread_indices(evaluation_set.ages, count)  # youngest first
+    extra = {"source": evaluation_set.source(index, scheme)} if getattr(aging_function, "takes_source", False) else {}
     return aging_grid(
-        lambda images, masks, groups, training=False: aging_function(images, masks, np.asarray(groups)),
+        lambda images, masks, groups, training=False: aging_function(images, masks, np.asarray(groups), **extra),
         evaluation_set.images[index], evaluation_set.masks[index], scheme.labels,
         source_groups=scheme.group_of(evaluation_set.ages[index]), title=title,
     )

@@ -95,7 +95,7 @@ def real_test_set(data_config, count, split="test"):
             key = key.decode()
             if key in wanted:
                 found[key] = {name: batch[name][k] for name in ("image", "face_mask", "identity", "mask_source",
-                                                                "age_low", "age_high")}
+                                                                "age_low", "age_high", "gender")}
     keys = sorted(found, key=lambda key: ((found[key]["age_low"] + found[key]["age_high"]) / 2, key))
     if not keys:
         raise ConfigError(f"{source.description}: none of the chosen test faces could be read.")
@@ -107,6 +107,7 @@ def real_test_set(data_config, count, split="test"):
         identities=pick("identity").astype(np.int64),
         names=tuple(keys),
         mask_found=pick("mask_source") != MASK_SOURCES.index("none"),
+        genders=pick("gender").astype(np.int32),
     )
 
 
