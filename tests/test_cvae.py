@@ -165,7 +165,7 @@ def test_the_export_serves_the_source_age_and_gender(cvae_export):
     assert np.abs(first[0] - second[0]).mean() > 0 and np.array_equal(first[1], second[1])  # unknown stays unknown
     with pytest.raises(tf.errors.InvalidArgumentError, match="gender must be 0"):
         aged([30, 30], [0, 2])
-    with pytest.raises(tf.errors.InvalidArgumentError, match="target_age must be finite ages"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="source_age must be finite ages"):
         aged([130, 30], [0, 0])
 
 

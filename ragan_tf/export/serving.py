@@ -136,18 +136,18 @@ def check_face_mask(face_mask, image):
     ))
 
 
-def check_ages(target_age, batch_of=None, name="image", row="image"):
-    """`target_age` checked to hold finite years within `MIN_AGE`-`MAX_AGE`: a scalar when
-    `batch_of` is None, else a vector of one age per `row` of `batch_of` (the input `name`)."""
+def check_ages(target_age, batch_of=None, name="image", row="image", label="target_age"):
+    """`target_age` (the input `label`) checked to hold finite years within `MIN_AGE`-`MAX_AGE`: a
+    scalar when `batch_of` is None, else a vector of one age per `row` of `batch_of` (the input `name`)."""
     target_age = tf.ensure_shape(target_age, [] if batch_of is None else [None])
     years = tf.cast(target_age, tf.float32)
     checks = [require(tf.reduce_all((years >= MIN_AGE) & (years <= MAX_AGE)),
-                      f"target_age must be {AGE_RANGE}; got", target_age)]
+                      f"{label} must be {AGE_RANGE}; got", target_age)]
     if batch_of is not None:
         age_shape, batch_shape = tf.shape(target_age), tf.shape(batch_of)
         checks.append(require(
             tf.equal(age_shape[0], batch_shape[0]),
-            f"target_age must hold one age per {row} (the batch sizes must agree); got target_age shape", age_shape,
+            f"{label} must hold one age per {row} (the batch sizes must agree); got {label} shape", age_shape,
             f"and {name} shape", batch_shape,
         ))
     return checked(target_age, *checks)
@@ -227,7 +227,7 @@ class AgingFunctions:
         face_mask = check_face_mask(face_mask, image)
         target_age = check_ages(target_age, image)
         known = tf.ensure_shape(source_age, [None]) >= 0
-        source_age = check_ages(tf.where(known, source_age, 0), image)
+        source_age = check_ages(tf.where(known, source_age, 0), image, label="source_age")
         gender = tf.ensure_shape(gender, [None])
         gender = checked(gender, require(tf.reduce_all((gender >= -1) & (gender <= 1)),
                                          "gender must be 0 (male), 1 (female) or -1 (unknown); got", gender),
