@@ -162,7 +162,7 @@ def save_grid(run_dir, evaluation_set, factors, names, scheme, mode, path):
     """Six test faces spread over the ages, each to every age group, with their own age group and gender."""
     import keras
 
-    from ragan_tf.evaluation.real_faces import spread_indices
+    from ragan_tf.data.age_groups import spread_indices
     from ragan_tf.sampling import aging_grid
     from ragan_tf.visualization import save_png
 

@@ -34,6 +34,15 @@ class ConfigError(RaganError, ValueError):
     """A config file or override that cannot be applied."""
 
 
+def require_age_groups(experiment, family, minimum=2):
+    """A `ConfigError` unless `experiment.data.age_groups` has at least `minimum` groups (for a
+    family's `validate`: age-conditioned families need two groups to move between)."""
+    data = experiment.data
+    if data.num_age_groups < minimum:
+        raise ConfigError(f"model.type {family} needs at least {minimum} age groups; data.age_groups "
+                          f"{data.age_groups!r} has {data.num_age_groups}.")
+
+
 # ---------------------------------------------------------------------------- field limits
 # A config dataclass's `LIMITS` table maps field names to rules (`Bounds`, `OneOf`, `NON_EMPTY`):
 # objects with `allows(value)` and `describe(kind)`, `kind` being the field's scalar type.

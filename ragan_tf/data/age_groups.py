@@ -154,3 +154,12 @@ def get_scheme(name):
         raise AgeGroupError(
             f"Unknown age-group scheme {name!r}; choose one of {sorted(SCHEMES)}."
         ) from None
+
+
+def spread_indices(ages, count):
+    """`count` indices spread evenly over the ages (youngest to oldest; all when there are no more),
+    e.g. for `prepare --limit` and the faces `evaluate` takes."""
+    order = np.argsort(np.asarray(ages), kind="stable")
+    if len(order) <= count:
+        return order
+    return order[np.unique(np.linspace(0, len(order) - 1, count).round().astype(int))]

@@ -32,7 +32,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ragan_tf.data.age_groups import SCHEMES
+from ragan_tf.data.age_groups import SCHEMES, spread_indices
 from ragan_tf.data.datasets import get_dataset, parse_options
 from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS
 from ragan_tf.data.face_preparation import SKIP_REASONS, FacePreparer, image_loader
@@ -291,7 +291,7 @@ def representative_records(records, count):
     if len(records) <= count:
         return sorted(records, key=lambda record: record.key)
     by_age = sorted(records, key=lambda record: (record.age_low < 0, record.age_low, record.age_high, record.key))
-    picks = sorted(set(np.linspace(0, len(by_age) - 1, count).round().astype(int).tolist()))
+    picks = spread_indices(np.arange(len(by_age)), count)  # positions in that order
     return sorted((by_age[index] for index in picks), key=lambda record: record.key)
 
 

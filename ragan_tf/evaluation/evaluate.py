@@ -101,16 +101,15 @@ def network_functions(model):
     functions = ModelFunctions()
     transformer, sampler = tasks["age_transformer"], tasks["sampler"]
     if transformer is not None:
-        functions.age_transformer = lambda images, masks, groups: np.asarray(
-            transformer(images, masks, np.asarray(groups, np.int32), training=False))
-        if getattr(transformer, "takes_source", False):  # the conditional VAE: also the faces' own age and gender
-            def with_source(images, masks, groups, source=None):
-                extra = {} if source is None else {"source_age": np.asarray(source[0], np.int32),
-                                                   "gender": np.asarray(source[1], np.int32)}
-                return np.asarray(transformer(images, masks, np.asarray(groups, np.int32), training=False, **extra))
+        takes_source = getattr(transformer, "takes_source", False)  # the conditional VAE: the faces' own age, gender
 
-            with_source.takes_source = True
-            functions.age_transformer = with_source
+        def age_transformer(images, masks, groups, source=None):
+            extra = {} if source is None else {"source_age": np.asarray(source[0], np.int32),
+                                               "gender": np.asarray(source[1], np.int32)}
+            return np.asarray(transformer(images, masks, np.asarray(groups, np.int32), training=False, **extra))
+
+        age_transformer.takes_source = takes_source
+        functions.age_transformer = age_transformer
     if sampler is not None:
         functions.sampler = lambda noise, groups: np.asarray(sampler(
             noise, None if groups is None else np.asarray(groups, np.int32), training=False))
@@ -530,7 +529,7 @@ def _save(figure, path):
 
 def example_grid(aging_function, evaluation_set, scheme, count=8, title=None):
     """Input and every target group for `count` test faces spread over the source ages (uint8 picture)."""
-    from ragan_tf.evaluation.real_faces import spread_indices
+    from ragan_tf.data.age_groups import spread_indices
     from ragan_tf.sampling import aging_grid
 
     index = spread_indices(evaluation_set.ages, count)  # youngest first

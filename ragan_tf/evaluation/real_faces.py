@@ -49,14 +49,6 @@ def band_of(values, bands, inclusive_high=True):
     return index
 
 
-def spread_indices(ages, count):
-    """`count` indices spread evenly over the ages (youngest to oldest), as `--limit` picks records."""
-    order = np.argsort(np.asarray(ages), kind="stable")
-    if len(order) <= count:
-        return order
-    return order[np.unique(np.linspace(0, len(order) - 1, count).round().astype(int))]
-
-
 def real_test_set(data_config, count, split="test"):
     """`count` faces of a prepared folder's test split, spread over the ages, as an `EvaluationSet`.
 
@@ -64,7 +56,7 @@ def real_test_set(data_config, count, split="test"):
     scheme, or whose age is unknown, are left out (they have no source
     group). Identities are the records' (-1 where the dataset has none).
     """
-    from ragan_tf.data.age_groups import get_scheme
+    from ragan_tf.data.age_groups import get_scheme, spread_indices
     from ragan_tf.data.face_records import MASK_SOURCES
     from ragan_tf.data.pipeline import example_source
     from ragan_tf.evaluation.evaluate import EvaluationSet

@@ -14,7 +14,7 @@ import typing
 import keras
 import numpy as np
 
-from ragan_tf.config import AT_LEAST_ONE, NON_NEGATIVE, ConfigError, OneOf
+from ragan_tf.config import AT_LEAST_ONE, NON_NEGATIVE, ConfigError, OneOf, require_age_groups
 from ragan_tf.models import training_helpers
 from ragan_tf.models.cvae.conditional_vae import (
     AGING_MODES,
@@ -58,9 +58,7 @@ class CVAEConfig:
         if size % 2**depth:
             raise ConfigError(f"model.type cvae needs data.image_size divisible by 2 ** len(model.channels) = "
                               f"{2**depth}; got {size}.")
-        if experiment.data.num_age_groups < 2:
-            raise ConfigError(f"model.type cvae needs at least 2 age groups; data.age_groups "
-                              f"{experiment.data.age_groups!r} has {experiment.data.num_age_groups}.")
+        require_age_groups(experiment, self.type)
 
 
 def _networks(config):

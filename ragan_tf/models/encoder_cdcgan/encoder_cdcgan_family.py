@@ -11,7 +11,7 @@ docs/families/encoder_cdcgan.md for what we chose.
 
 import dataclasses
 
-from ragan_tf.config import AT_LEAST_ONE, ConfigError, OneOf
+from ragan_tf.config import AT_LEAST_ONE, ConfigError, OneOf, require_age_groups
 from ragan_tf.models import training_helpers
 from ragan_tf.models.dcgan.dcgan_discriminator import ACTIVATIONS
 from ragan_tf.models.dcgan.dcgan_family import build_discriminator, build_generator, check_dcgan_sizes
@@ -54,9 +54,7 @@ class EncoderCDCGANConfig:
 
     def validate(self, experiment):
         check_dcgan_sizes(experiment, self.type)
-        if experiment.data.num_age_groups < 2:
-            raise ConfigError(f"model.type encoder_cdcgan needs at least 2 age groups; data.age_groups "
-                              f"{experiment.data.age_groups!r} has {experiment.data.num_age_groups}.")
+        require_age_groups(experiment, self.type)
         if self.encoder_epochs >= experiment.training.epochs:
             raise ConfigError(f"model.encoder_epochs must be at least 1 and below training.epochs "
                               f"({experiment.training.epochs}), got {self.encoder_epochs}.")

@@ -8,7 +8,7 @@ lambda_cyc 1. R1 weight and EMA are peers' values (docs/REPRODUCTION.md).
 
 import dataclasses
 
-from ragan_tf.config import AT_LEAST_ONE, NON_NEGATIVE, ConfigError, OneOf
+from ragan_tf.config import AT_LEAST_ONE, NON_NEGATIVE, ConfigError, OneOf, require_age_groups
 from ragan_tf.layers.residual_blocks import UPSAMPLINGS
 from ragan_tf.models import training_helpers
 from ragan_tf.models.ragan.discriminator import Discriminator
@@ -89,9 +89,7 @@ class RAGANConfig:
             if cap < base:
                 raise ConfigError(f"model.{prefix}max_channels ({cap}) must be at least "
                                   f"model.{prefix}base_channels ({base}).")
-        if experiment.data.num_age_groups < 2:
-            raise ConfigError(f"model.type ragan needs at least 2 age groups; data.age_groups "
-                              f"{experiment.data.age_groups!r} has {experiment.data.num_age_groups}.")
+        require_age_groups(experiment, self.type)
 
 
 def build_generator(config):
