@@ -164,7 +164,7 @@ def _config_classes():
 
 
 #: str fields without a `LIMITS` rule: free text, or checked by a section's `validate`.
-UNLIMITED_STRINGS = {"data_dir", "tpu", "type", "dataset", "age_groups"}
+UNLIMITED_STRINGS = {"data_dir", "tpu", "type", "dataset", "age_groups", "identity_weights"}
 
 
 @pytest.mark.parametrize("config_class", _config_classes(), ids=lambda cls: cls.__name__)

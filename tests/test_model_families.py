@@ -49,6 +49,8 @@ CASES = {
     "encoder_cdcgan": base.FamilyCase("encoder_cdcgan", "encoder_cdcgan_synthetic_tiny.yaml",
                                       ("model.sync_batch_norm=true",), encoder_pairs),
     "cvae": base.FamilyCase("cvae", "cvae_synthetic_tiny.yaml", (), vae_noise),
+    "age_cgan": base.FamilyCase("age_cgan", "age_cgan_synthetic_tiny.yaml", ("model.sync_batch_norm=true",),
+                                encoder_pairs),
     "encoder_cdcgan/encoder_phase": base.FamilyCase(
         "encoder_cdcgan", "encoder_cdcgan_synthetic_tiny.yaml", ("model.sync_batch_norm=true",), encoder_pairs,
         prepare=lambda model: switch_phase(model, "encoder", "test")),
@@ -59,17 +61,17 @@ def test_every_registered_family_has_a_case():
     assert {case.family for case in CASES.values()} == set(family_names())
 
 
-@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae"])
+@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae", "age_cgan"])
 def test_eager_call(name):
     base.check_eager_call(CASES[name])
 
 
-@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae"])
+@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae", "age_cgan"])
 def test_save_and_reload(name, tmp_path):
     base.check_save_and_reload(CASES[name], tmp_path)
 
 
-@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae"])
+@pytest.mark.parametrize("name", ["ragan", "dcgan", "vanilla_gan", "encoder_cdcgan", "cvae", "age_cgan"])
 def test_mixed_precision(name):
     base.check_mixed_precision(CASES[name])
 
@@ -213,12 +215,13 @@ def test_no_two_classes_share_a_serialisation_name():
     expected = {"RAGAN", "Generator", "Discriminator", "GAN", "DCGANGenerator", "DCGANDiscriminator",
                 "VanillaGenerator", "VanillaDiscriminator", "LatentEncoder", "EncoderConditionalDCGAN",
                 "EncoderConditionalDCGANAger", "AdaIN", "ConditionalBatchNorm", "CVAEEncoder", "CVAEDecoder",
-                "ConditionalVAE", "ConditionalVAEAger"}
+                "ConditionalVAE", "ConditionalVAEAger", "AgeCGAN", "AgeCGANAger", "AgeCGANGenerator",
+                "AgeCGANEncoder"}
     assert expected <= found, found
     assert serialisation_problems(classes) == []
     packages = {keras.saving.get_registered_name(cls).split(">")[0] for cls in classes}
     assert {"ragan_tf.ragan", "ragan_tf.gan", "ragan_tf.dcgan", "ragan_tf.vanilla_gan", "ragan_tf.encoder_cdcgan",
-            "ragan_tf.cvae", "ragan_tf.layers"} == packages
+            "ragan_tf.cvae", "ragan_tf.age_cgan", "ragan_tf.layers"} == packages
 
 
 def test_the_serialisation_check_catches_two_families_registering_one_name():
@@ -239,7 +242,7 @@ from ragan_tf.config import load_config
 from ragan_tf.models.registry import get_family
 pipelines = {"ragan": "ragan_synthetic_tiny", "dcgan": "dcgan_synthetic_tiny",
              "vanilla_gan": "vanilla_gan_synthetic_tiny", "encoder_cdcgan": "encoder_cdcgan_synthetic_tiny",
-             "cvae": "cvae_synthetic_tiny"}
+             "cvae": "cvae_synthetic_tiny", "age_cgan": "age_cgan_synthetic_tiny"}
 families = [get_family(name) for name in order]
 for family in families:
     config = load_config(f"{sys.argv[2]}/pipelines/{pipelines[family.name]}.yaml")

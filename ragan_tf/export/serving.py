@@ -79,9 +79,28 @@ SOURCE_SIGNATURES = {
 }
 
 
+#: The most latent-optimisation steps `with_latent_optimization` accepts per call.
+MAX_LATENT_ITERATIONS = 10_000
+
+#: Served besides the others by age transformers that refine a latent code per face
+#: (`optimizes_latent`: Age-cGAN), with an iteration budget and a choice of objective.
+LATENT_SIGNATURES = {
+    "with_latent_optimization": {
+        "inputs": {"image": "uint8 [B, H, W, 3]",
+                   "target_age": f"int32 [B], years {MIN_AGE}-{MAX_AGE}, one per image",
+                   "source_age": f"int32 [B], the face's own age, years {MIN_AGE}-{MAX_AGE}",
+                   "iterations": f"int32 scalar, 0-{MAX_LATENT_ITERATIONS} Adam steps (0: the encoder's z only)",
+                   "identity_preserving": "bool scalar: the face-recognition objective (else pixelwise)"},
+        "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
+        "notes": "the other signatures run the exported model's own latent_iterations and objective",
+    },
+}
+
+
 def aging_signatures(generator):
     """The model-card description of an age transformer's signatures."""
-    return {**AGING_SIGNATURES, **(SOURCE_SIGNATURES if getattr(generator, "takes_source", False) else {})}
+    return {**AGING_SIGNATURES, **(SOURCE_SIGNATURES if getattr(generator, "takes_source", False) else {}),
+            **(LATENT_SIGNATURES if getattr(generator, "optimizes_latent", False) else {})}
 
 
 def sampling_signatures(conditional, name):
@@ -197,6 +216,10 @@ class AgingFunctions:
             **({"with_source": (self.with_source, [image, mask, age, tf.TensorSpec([None], tf.int32, name="source_age"),
                                                    tf.TensorSpec([None], tf.int32, name="gender")])}
                if getattr(self.generator, "takes_source", False) else {}),
+            **({"with_latent_optimization": (self.with_latent_optimization, [
+                image, age, tf.TensorSpec([None], tf.int32, name="source_age"),
+                tf.TensorSpec([], tf.int32, name="iterations"), tf.TensorSpec([], tf.bool, name="identity_preserving")])}
+               if getattr(self.generator, "optimizes_latent", False) else {}),
         }
 
     # ------------------------------------------------------------- endpoints
@@ -237,6 +260,27 @@ class AgingFunctions:
         source = tf.where(known[:, None], age_group_weights(tf.cast(source_age, tf.float32), self.anchor_ages),
                           tf.fill([tf.shape(known)[0], groups], 1.0 / groups))
         return {"aged_image": self._age_uint8(image, face_mask, target_age, source_age=source, gender=gender)}
+
+    def with_latent_optimization(self, image, target_age, source_age, iterations, identity_preserving):
+        """uint8 images, target and source ages in years, an iteration budget and the objective ->
+        `{"aged_image": uint8}`: the encoder's z refined by `iterations` Adam steps with the source
+        age group fixed (`optimizes_latent`: Age-cGAN), then decoded at the target age."""
+        image = check_images(image)
+        target_age = check_ages(target_age, image)
+        source_age = check_ages(source_age, image, label="source_age")
+        iterations = tf.ensure_shape(iterations, [])
+        checks = [require((iterations >= 0) & (iterations <= MAX_LATENT_ITERATIONS),
+                          f"iterations must be within 0-{MAX_LATENT_ITERATIONS}; got", iterations)]
+        if not self.generator.has_identity_network:
+            checks.append(require(tf.logical_not(identity_preserving),
+                                  "identity_preserving needs a face-recognition network, and this model was "
+                                  "exported without one (model.identity_network none)"))
+        iterations = checked(iterations, *checks)
+        height, width = tf.shape(image)[1], tf.shape(image)[2]
+        source = age_group_weights(tf.cast(source_age, tf.float32), self.anchor_ages)
+        latent = self.generator.refined_latent(self._to_model_input(image), source, iterations, identity_preserving)
+        aged = self.generator.decode(latent, age_group_weights(tf.cast(target_age, tf.float32), self.anchor_ages))
+        return {"aged_image": self._to_uint8(tf.cast(aged, tf.float32), height, width)}
 
     def age_progression(self, image):
         """One uint8 image [H, W, 3] -> the face at every group's anchor age:

@@ -23,6 +23,8 @@ FAMILY_MODULES = {
                     "the seed 003 vanilla GAN (dense discriminator): sampler"),
     "cvae": ("ragan_tf.models.cvae.cvae_family",
              "conditional beta-VAE (seed 004): age transformer, age condition or age-shift vectors"),
+    "age_cgan": ("ragan_tf.models.age_cgan.age_cgan_family",
+                 "Age-cGAN (Antipov et al. 2017; seed 001): age transformer with latent optimisation, and sampler"),
 }
 
 

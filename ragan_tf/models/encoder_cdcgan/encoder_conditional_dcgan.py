@@ -92,10 +92,15 @@ class EncoderConditionalDCGAN(GAN):
         self.encoder = encoder
         size = generator.image_size
         encoder(ops.zeros((1, size, size, 3)), training=False)  # builds every layer before fit
-        self.ager = EncoderConditionalDCGANAger(encoder, self.generator_ema, name="ager")
+        self.ager = self.make_ager()
         self.pair_seed_generator = keras.random.SeedGenerator(seed + 2, name="encoder_pair_seed")
         self.encoder_optimizer = None
         self.phase = "gan"
+
+    def make_ager(self):
+        """The exported age transformer over the encoder and the EMA generator (subclasses
+        override it: Age-cGAN's adds the latent optimisation)."""
+        return EncoderConditionalDCGANAger(self.encoder, self.generator_ema, name="ager")
 
     def compile(self, generator_optimizer, discriminator_optimizer, encoder_optimizer, **kwargs):
         self.encoder_optimizer = encoder_optimizer
