@@ -176,3 +176,27 @@ def test_the_export_serves_aging_with_and_without_latent_optimisation(age_cgan_e
     with_source = signatures["with_source"](image=image, face_mask=tf.ones((2, 40, 50, 1)), target_age=target,
                                             source_age=tf.constant([30, 60]), gender=tf.constant([-1, -1]))
     np.testing.assert_array_equal(with_source["aged_image"].numpy().astype(int), optimised(3))
+
+
+def test_identity_preserving_with_dlib_s_descriptor_beats_pixelwise_on_that_descriptor(generator):
+    """The paper's pairing: FR = dlib's ResNet descriptor (the Keras port), built by the family."""
+    pytest.importorskip("face_recognition_models")
+    config = load_config(TINY, ["model.identity_network=dlib_resnet", "model.latent_objective=identity"])
+    identity_network = get_family("age_cgan").build_inference_model(config).identity_network
+    images, source, z0 = targets(generator, count=4, seed=6)
+    images = np.clip(images + np.random.default_rng(6).normal(0, 0.3, images.shape), -1, 1).astype("float32")
+    identity = lo.identity_objective(generator, identity_network, images, source)
+    pixel = lo.optimize_lbfgsb(lo.pixel_objective(generator, images, source), z0, iterations=10)
+    preserving = lo.optimize_lbfgsb(identity, z0, iterations=10)
+    start, after_pixel = np.asarray(identity(z0)), np.asarray(identity(pixel.latent))
+    after_identity = np.asarray(identity(preserving.latent))
+    assert after_identity.mean() < min(after_pixel.mean(), start.mean()), (start, after_pixel, after_identity)
+
+
+def test_a_missing_face_recognition_file_is_named():
+    from ragan_tf.errors import RaganError
+
+    config = load_config(TINY, ["model.identity_network=dlib_resnet", "model.latent_objective=identity",
+                                "model.identity_weights=/nonexistent/dlib_resnet.dat"])
+    with pytest.raises(RaganError, match="/nonexistent/dlib_resnet.dat"):
+        get_family("age_cgan").build_inference_model(config)
