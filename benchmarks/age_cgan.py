@@ -164,7 +164,7 @@ def main(argv=None):
     from ragan_tf.data.age_groups import get_scheme
     from ragan_tf.evaluation.evaluate import synthetic_test_set
     from ragan_tf.evaluation.identity import DlibFaceDescriptor, SyntheticIdentityEmbedder
-    from ragan_tf.faces.face_recognition_resnet import FaceRecognitionEmbedding, load_face_recognition_resnet
+    from ragan_tf.models.face_recognition_resnet import FaceRecognitionEmbedding, load_face_recognition_resnet
 
     run = Path(args.run)
     config = load_config(run / "config.yaml")

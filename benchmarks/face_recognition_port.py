@@ -1,4 +1,4 @@
-"""The Keras port of dlib's face descriptor (`ragan_tf.faces.face_recognition_resnet`) against dlib.
+"""The Keras port of dlib's face descriptor (`ragan_tf.models.face_recognition_resnet`) against dlib.
 
     python benchmarks/face_recognition_port.py [--synthetic 47] [--photos DIR] [--max-photos 200] [--seed 0]
 
@@ -90,7 +90,7 @@ def main():
     import dlib
     import face_recognition_models
 
-    from ragan_tf.faces import face_recognition_resnet as frr
+    from ragan_tf.models import face_recognition_resnet as frr
 
     start = time.perf_counter()
     network = frr.read_dlib_resnet()

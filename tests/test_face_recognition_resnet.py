@@ -20,7 +20,7 @@ face_recognition_models = pytest.importorskip("face_recognition_models")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ragan_tf.faces import face_recognition_resnet as frr  # noqa: E402
+from ragan_tf.models import face_recognition_resnet as frr  # noqa: E402
 
 ATOL = 1e-4
 

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from ragan_tf.models import face_recognition_resnet  # noqa: F401  (registers the identity network for loading)
 from ragan_tf.models import training_helpers as helpers
 from ragan_tf.models.age_cgan import latent_optimization
 from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import EncoderConditionalDCGAN

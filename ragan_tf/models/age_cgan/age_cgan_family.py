@@ -12,6 +12,7 @@ docs/families/age_cgan.md for what we chose.
 import dataclasses
 
 from ragan_tf.config import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, ConfigError, OneOf, require_age_groups
+from ragan_tf.models.face_recognition_resnet import FaceRecognitionEmbedding, load_face_recognition_resnet
 from ragan_tf.models import training_helpers
 from ragan_tf.models.age_cgan.age_cgan import AgeCGAN, AgeCGANAger
 from ragan_tf.models.age_cgan.age_cgan_encoder import CONV_BLOCKS, AgeCGANEncoder
@@ -115,8 +116,6 @@ def build_identity_network(config):
     """The FR network of `model.identity_network`, or None."""
     if config.model.identity_network == "none":
         return None
-    from ragan_tf.faces.face_recognition_resnet import FaceRecognitionEmbedding, load_face_recognition_resnet
-
     return FaceRecognitionEmbedding(load_face_recognition_resnet(config.model.identity_weights or None),
                                     name="identity_network")
 

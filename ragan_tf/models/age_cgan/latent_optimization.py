@@ -8,7 +8,7 @@ fixed, find the z whose reconstruction G(z, y0) is closest to x:
 - `identity`: argmin_z ||FR(x) - FR(G(z, y0))||^2 with a face-recognition
   embedding FR (the paper: "identity-preserving"; the paper's FR was a
   trained face-recognition CNN, ours is dlib's ResNet descriptor ported to
-  Keras: `ragan_tf.faces.face_recognition_resnet`).
+  Keras: `ragan_tf.models.face_recognition_resnet`).
 
 The squared norms have the same minimisers as the paper's norms and smooth
 gradients at 0. Aging is then G(z*, y_target).

@@ -358,7 +358,7 @@ def zero_padded_add(a, b):
     return pad(a) + pad(b)
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf.faces")
+@keras.saving.register_keras_serializable(package="ragan_tf.face_recognition")
 class Affine(keras.layers.Layer):
     """dlib's `affine_` in conv mode: ``x * gamma + beta``, one gamma and beta per channel
     (a frozen batch norm)."""
@@ -372,7 +372,7 @@ class Affine(keras.layers.Layer):
         return inputs * self.gamma + self.beta
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf.faces")
+@keras.saving.register_keras_serializable(package="ragan_tf.face_recognition")
 class DlibConv(keras.layers.Layer):
     """dlib's `con_<filters, k, k, stride, stride>`: zero padding `dlib_padding(k, stride)` on
     every side, then a valid cross-correlation with bias (dlib's output side
@@ -403,7 +403,7 @@ class DlibConv(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size, "stride": self.stride}
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf.faces")
+@keras.saving.register_keras_serializable(package="ragan_tf.face_recognition")
 class FaceRecognitionResNet(keras.Model):
     """dlib's `dlib_face_recognition_resnet_model_v1` network in Keras: [B, 150, 150, 3] RGB in
     0..255 (float; dlib's uint8 chips cast) -> [B, 128] descriptors, unnormalised like dlib's.
@@ -552,7 +552,7 @@ def load_face_recognition_resnet(path=None, dtype=None) -> FaceRecognitionResNet
     return model.set_dlib_weights(network)
 
 
-@keras.saving.register_keras_serializable(package="ragan_tf.faces")
+@keras.saving.register_keras_serializable(package="ragan_tf.face_recognition")
 class FaceRecognitionEmbedding(keras.Model):
     """Differentiable dlib face descriptors of images in the model range.
 
