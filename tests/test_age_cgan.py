@@ -200,3 +200,25 @@ def test_a_missing_face_recognition_file_is_named():
                                 "model.identity_weights=/nonexistent/dlib_resnet.dat"])
     with pytest.raises(RaganError, match="/nonexistent/dlib_resnet.dat"):
         get_family("age_cgan").build_inference_model(config)
+
+
+def test_training_grids_refine_the_latent_with_each_face_s_own_age_group(tmp_path):
+    from types import SimpleNamespace
+
+    from ragan_tf.sampling import aging_grid
+    from ragan_tf.training.callbacks import GridWriter
+
+    config = load_config(TINY, ["model.latent_iterations=5"])
+    ager = get_family("age_cgan").build_inference_model(config)
+    randomised(ager.generator, 0)
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32"),
+             "face_mask": np.ones((2, 32, 32, 1), "float32"), "age_group": np.array([1, 4], "int32")}
+    labels = [str(group) for group in range(6)]
+    writer = GridWriter(batch, labels, tmp_path)
+    writer.set_model(SimpleNamespace(inference_model=ager))
+    grid = writer._grids("test")[""]
+    plain = aging_grid(ager, batch["image"], batch["face_mask"], labels, source_groups=batch["age_group"], title="test")
+    with_source = aging_grid(lambda x, m, g, training=False: ager(x, m, g, source_age=batch["age_group"]),
+                             batch["image"], batch["face_mask"], labels, source_groups=batch["age_group"], title="test")
+    assert np.array_equal(grid, with_source) and not np.array_equal(grid, plain)

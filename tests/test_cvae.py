@@ -242,3 +242,18 @@ def test_evaluate_gives_the_conditional_vae_each_test_face_s_own_age_group_and_g
     recording.takes_source = True
     evaluate_rows(recording, faces, scheme, Metrics(exact_truth=False), batch_size=4, progress=False)
     assert len(seen) == scheme.num_groups and all(np.array_equal(s[0], groups) for s in seen)
+
+
+def test_evaluating_an_export_gives_it_the_faces_own_age_group_and_gender(cvae_export):
+    from ragan_tf.evaluation.evaluate import load_model_functions
+
+    functions, _ = load_model_functions(cvae_export)
+    aging = functions.age_transformer
+    assert aging.takes_source  # through the export's with_source signature
+    rng = np.random.default_rng(2)
+    images = (rng.integers(0, 256, (2, 32, 32, 3)) / 127.5 - 1).astype("float32")
+    masks, targets = np.ones((2, 32, 32, 1), "float32"), np.array([0, 1])
+    young = aging(images, masks, targets, (np.array([0, 0]), np.array([0, 1])))
+    old = aging(images, masks, targets, (np.array([1, 1]), np.array([0, 1])))
+    unknown = aging(images, masks, targets)
+    assert young.shape == (2, 32, 32, 3) and np.abs(young - old).max() > 0 and np.abs(young - unknown).max() > 0

@@ -136,6 +136,25 @@ def export_functions(path, card):
                             target_age=tf.constant(anchors[np.asarray(groups)]))["aged_image"].numpy()
 
         functions.age_transformer = exported
+    if "with_source" in signatures:  # the conditional VAE, Age-cGAN: the faces' own age group and gender
+        with_source = signatures["with_source"]
+
+        def exported_with_source(images, masks, groups, source=None):
+            count = len(images)
+            if source is None:
+                source_age, gender = np.full(count, -1), np.full(count, -1)
+            else:
+                source_groups = np.asarray(source[0])
+                source_age = np.where(source_groups >= 0, np.round(anchors[np.maximum(source_groups, 0)]), -1)
+                gender = np.asarray(source[1])
+            aged = with_source(image=tf.constant(to_uint8(images)), face_mask=tf.constant(masks, tf.float32),
+                               target_age=tf.constant(np.round(anchors[np.asarray(groups)]), tf.int32),
+                               source_age=tf.constant(source_age, tf.int32),
+                               gender=tf.constant(gender, tf.int32))["aged_image"].numpy()
+            return aged.astype(np.float32) / 127.5 - 1.0
+
+        exported_with_source.takes_source = True
+        functions.age_transformer = exported_with_source
     if "generate_from_noise" in signatures:
         from_noise = signatures["generate_from_noise"]
         specs = from_noise.structured_input_signature[1]

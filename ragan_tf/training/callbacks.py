@@ -49,8 +49,15 @@ class GridWriter(keras.callbacks.Callback):
         """`{file suffix: picture}`: "" for the first contract's grid, "_samples" for a second."""
         tasks = tasks_of(self.model.inference_model)
         grids = {}
-        if tasks["age_transformer"] is not None:
-            grids[""] = aging_grid(tasks["age_transformer"], self.batch["image"], self.batch["face_mask"],
+        transformer = tasks["age_transformer"]
+        if transformer is not None:
+            if getattr(transformer, "takes_source", False):  # the faces' own age group (and gender) are known
+                source = {"source_age": self.batch["age_group"], "gender": self.batch.get("gender")}
+                aging = lambda images, masks, groups, training=False: transformer(  # noqa: E731
+                    images, masks, groups, training=training, **source)
+            else:
+                aging = transformer
+            grids[""] = aging_grid(aging, self.batch["image"], self.batch["face_mask"],
                                    self.age_group_labels, source_groups=self.batch["age_group"], title=title)
         sampler = tasks["sampler"]
         if sampler is not None:
