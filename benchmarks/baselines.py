@@ -1,4 +1,4 @@
-"""The five families side by side: each trained for the same wall-clock budget on the synthetic
+"""The six families side by side: each trained for the same wall-clock budget on the synthetic
 faces at 64 px on this CPU, then evaluated with `ragan-tf evaluate`'s code.
 
 Rows and what each checks:
@@ -11,6 +11,10 @@ Rows and what each checks:
   sharpness of G(E(x), y) against G(z, y) (seed 000: blurrier after the encoder).
 - DCGAN and vanilla GAN (samplers; seed 003): SWD against real test faces and the predicted
   ages of their samples (seed 003: DCGAN clearly better than the vanilla GAN).
+- conditional beta-VAE (age transformer; seed 004): the aging figures, given each test face's
+  own age group and gender, in the pipeline's aging mode (`condition`).
+- Age-cGAN (age transformer and sampler; seed 001): the aging figures with the paper's
+  identity-preserving latent optimisation (L-BFGS-B, dlib's descriptor), and its samples.
 
 Every run gets `--budget-minutes` of training from the first step (compilation included; the
 synthetic dataset is generated before the clock starts); the encoder + conditional DCGAN spends
@@ -53,7 +57,11 @@ PIPELINES = {
     "encoder_cdcgan": "encoder_cdcgan_synthetic_64.yaml",
     "dcgan": "dcgan_synthetic_64.yaml",
     "vanilla_gan": "vanilla_gan_synthetic_64.yaml",
+    "cvae": "cvae_synthetic_64.yaml",
+    "age_cgan": "age_cgan_synthetic_64.yaml",
 }
+#: Families trained in a GAN phase, then an encoder phase (the last ENCODER_SHARE of the budget).
+PHASED = ("encoder_cdcgan", "age_cgan")
 ENCODER_SHARE = 0.25
 
 
@@ -91,7 +99,7 @@ def train_family(family, budget_seconds, run_root):
         shutil.rmtree(run_root / family)
     config = load_config(REPO / "pipelines" / PIPELINES[family],
                          [f"runtime.run_dir={run_root / family}", "training.epochs=1000",
-                          *(["model.encoder_epochs=1"] if family == "encoder_cdcgan" else [])])
+                          *(["model.encoder_epochs=1"] if family in PHASED else [])])
     budget = TimeBudget(budget_seconds)
     start = time.perf_counter()
     model, history = train(config, verbose=2, extra_callbacks=[budget])
@@ -162,7 +170,7 @@ def main():
             row["sample_ages"] = {str(k): float(v) for k, v in sampler["mean_predicted_age"].items()}
             sampler_folder = folder / "sampler" if "model" in summaries else folder
             (images / f"baselines_{family}_samples.png").write_bytes((sampler_folder / "samples.png").read_bytes())
-        if family == "encoder_cdcgan":
+        if family in PHASED:  # the latent regression, and G(E(x), y) against G(z, y)
             functions, run_config = load_model_functions(run_root / family)
             test_set = synthetic_test_set(run_config.data, args.count)
             scheme = get_scheme(run_config.data.age_groups)
