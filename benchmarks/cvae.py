@@ -74,7 +74,7 @@ def measure(config, run_dir, evaluation_set, factors, names, estimator, scheme):
     ager = keras.models.load_model(run_dir / "inference_model.keras")
     images, ages = evaluation_set.images, evaluation_set.ages
     source = scheme.group_of(ages).astype("int32")
-    gender = factors[:, names.index("gender")].astype("int32")
+    gender = evaluation_set.genders  # the renderer's 0 / 1 (the factor column holds arbitrary codes)
     mu = np.concatenate([np.asarray(ager.encode(images[i:i + 256], source[i:i + 256], gender[i:i + 256])[0])
                          for i in range(0, len(images), 256)])
     disentanglement = mig(mu, factors, continuous=tuple(range(len(CONTINUOUS))), names=names)
@@ -111,6 +111,10 @@ def main():
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--faces", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "cvae_study")
+    parser.add_argument("--measure-only", action="store_true",
+                        help="measure the existing runs in --out (their train s from their history) without training")
+    parser.add_argument("--pictures-only", action="store_true",
+                        help="only write the grids and GIFs of the first beta's existing run in --out")
     args = parser.parse_args()
 
     from ragan_tf.config import load_config
@@ -123,6 +127,9 @@ def main():
     data = load_config(REPO / "pipelines" / "cvae_synthetic_64.yaml").data
     scheme = get_scheme(data.age_groups)
     evaluation_set = synthetic_test_set(data, args.faces)
+    if args.pictures_only:
+        write_pictures(args.out / f"beta_{args.betas[0]}", evaluation_set, scheme, args.out, f"beta{args.betas[0]:g}")
+        return
     factors, names = factors_of(evaluation_set.identities, evaluation_set.ages, data.synthetic_seed)
     train_ids, _ = synthetic_faces.split_identities(data.synthetic_identities, data.synthetic_test_fraction,
                                                     data.synthetic_seed)
@@ -138,7 +145,12 @@ def main():
     print(f"{len(evaluation_set)} synthetic test faces; factors: {', '.join(names)}")
     results = []
     for beta in args.betas:
-        config, seconds = train_one(beta, args.epochs, args.steps, args.out)
+        if args.measure_only:
+            from ragan_tf.config import load_config as load
+
+            config, seconds = load(args.out / f"beta_{beta}" / "config.yaml"), float("nan")
+        else:
+            config, seconds = train_one(beta, args.epochs, args.steps, args.out)
         row, aging, ager = measure(config, args.out / f"beta_{beta}", evaluation_set, factors, names, estimator,
                                    scheme)
         results.append((beta, seconds, row, aging))
@@ -152,30 +164,65 @@ def main():
               f"{row['l1_0_255']:.1f} | {aging['condition'][0]:.1f} | {aging['condition'][1]:.1%} | "
               f"{aging['shift'][0]:.1f} | {aging['shift'][1]:.1%} | {seconds:.0f} |")
     print(f"| unchanged input | | | | | | {baseline['mae_to_anchor']:.1f} | {baseline['in_group_share']:.1%} | | | |")
+    write_pictures(args.out / f"beta_{args.betas[0]}", evaluation_set, scheme, args.out, f"beta{args.betas[0]:g}")
+
+
+def write_pictures(run_dir, evaluation_set, scheme, out, stem):
+    """Per aging mode: the grid of six test faces and the GIF of one face across ages."""
     for mode in ("condition", "shift"):
-        path = save_grid(args.out / f"beta_{args.betas[0]}", evaluation_set, factors, names, scheme, mode,
-                         args.out / f"grid_beta{args.betas[0]:g}_{mode}.png")
-        print(f"Wrote {path}")
+        print(f"Wrote {save_grid(run_dir, evaluation_set, scheme, mode, out / f'grid_{stem}_{mode}.png')}")
+        print(f"Wrote {save_sweep(run_dir, evaluation_set, scheme, mode, out / f'sweep_{stem}_{mode}.gif')}")
 
 
-def save_grid(run_dir, evaluation_set, factors, names, scheme, mode, path):
-    """Six test faces spread over the ages, each to every age group, with their own age group and gender."""
+def load_ager(run_dir, mode):
     import keras
 
+    from ragan_tf.models.registry import get_family
+
+    get_family("cvae")  # registers the classes for loading
+    ager = keras.models.load_model(run_dir / "inference_model.keras")
+    ager.aging = mode
+    return ager
+
+
+def save_grid(run_dir, evaluation_set, scheme, mode, path):
+    """Six test faces spread over the ages, each to every age group, with their own age group and gender."""
     from ragan_tf.data.age_groups import spread_indices
     from ragan_tf.sampling import aging_grid
     from ragan_tf.visualization import save_png
 
-    ager = keras.models.load_model(run_dir / "inference_model.keras")
-    ager.aging = mode
+    ager = load_ager(run_dir, mode)
     index = spread_indices(evaluation_set.ages, 6)
     source = scheme.group_of(evaluation_set.ages[index]).astype("int32")
-    gender = factors[index, names.index("gender")].astype("int32")
+    gender = evaluation_set.genders[index]
     picture = aging_grid(lambda images, masks, groups, training=False: ager(
         images, masks, groups, source_age=source, gender=gender), evaluation_set.images[index],
         evaluation_set.masks[index], scheme.labels, source_groups=source,
         title=f"conditional VAE ({run_dir.name}), aging by {mode}")
     return save_png(picture, path)
+
+
+def save_sweep(run_dir, evaluation_set, scheme, mode, path, frames=24, side=192):
+    """An animated GIF of the youngest test face across continuous ages, first to last anchor:
+    the contract's group weights mix the neighbouring groups' conditions (or shift vectors)."""
+    import cv2
+
+    from ragan_tf.data.age_groups import age_group_weights
+    from ragan_tf.inference.outputs import gif_frames, save_gif
+    from ragan_tf.visualization import to_uint8
+
+    ager = load_ager(run_dir, mode)
+    face = int(np.argmin(evaluation_set.ages))
+    ages = np.linspace(scheme.anchor_ages[0], scheme.anchor_ages[-1], frames)
+    weights = age_group_weights(ages, scheme.anchor_ages).astype("float32")
+    images = np.repeat(evaluation_set.images[face:face + 1], frames, 0)
+    masks = np.repeat(evaluation_set.masks[face:face + 1], frames, 0)
+    source = np.full(frames, scheme.group_of(evaluation_set.ages[face:face + 1])[0], "int32")
+    gender = np.full(frames, evaluation_set.genders[face], "int32")
+    aged = to_uint8(ager(images, masks, weights, source_age=source, gender=gender))
+    enlarged = [cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC) for image in aged]
+    save_gif(gif_frames(ages, enlarged), path)
+    return path
 
 
 if __name__ == "__main__":
