@@ -25,30 +25,35 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["ragan_tf", "ragan_tf.*"]),
     package_data={"ragan_tf": ["py.typed"]},
+    # Upper bounds: the next major release after the one tested (tested versions: README,
+    # "Supported versions"), so that a new major cannot break `pip install` of a working checkout.
+    # protobuf and h5py are bounded by TensorFlow itself (TF 2.21: protobuf<8, h5py<3.15).
     install_requires=[
         # TF 2.16 is the first release on Keras 3; Colab TPU wheels stop at 2.20.
         "tensorflow>=2.16,<2.22",
-        "keras>=3.3",
+        "keras>=3.3,<4",
         # `pip install tensorflow` no longer pulls TensorBoard; the callback needs it.
-        "tensorboard>=2.16",
-        "tensorflow-datasets>=4.9",
+        "tensorboard>=2.16,<3",
+        "tensorflow-datasets>=4.9,<5",
         # tensorflow-datasets 4.9.x imports it when generating data but does not declare it.
-        "importlib_resources",
-        "opencv-python-headless>=4.8",
-        "numpy>=1.26",
-        "pandas>=2.0",
-        "matplotlib>=3.7",
-        "PyYAML>=6.0",
+        "importlib_resources<8",
+        # tested on OpenCV 5.0 (installs pick 5.x now); the 4.8 lower bound is not re-tested.
+        "opencv-python-headless>=4.8,<6",
+        "numpy>=1.26,<3",
+        "pandas>=2.0,<4",
+        "matplotlib>=3.7,<4",
+        "PyYAML>=6.0,<7",
         # MATLAB metadata of IMDB-WIKI and CACD2000 (scipy.io); h5py (v7.3 files) comes with Keras.
-        "scipy>=1.11",
+        "scipy>=1.11,<2",
     ],
     extras_require={
         # Offline face tooling (detector, landmarks, identity descriptor, age estimator):
         # `ragan-tf age` and the real-photo evaluation metrics need it.
         "faces": FACES,
         # Tests cover the photo pipeline too, so development installs the face tooling.
-        # dill: tensorflow-datasets' DatasetBuilderTestCase imports it.
-        "dev": ["pytest>=8", "scikit-image>=0.22", "dill", *FACES],
+        # dill: tensorflow-datasets' DatasetBuilderTestCase imports it (0.x: a minor may break).
+        # scikit-image (reference SSIM, test photo): dev only; its 0.x minors keep deprecation cycles.
+        "dev": ["pytest>=8,<10", "scikit-image>=0.22,<1", "dill<0.5", *FACES],
     },
     entry_points={"console_scripts": ["ragan-tf=ragan_tf.cli:main"]},
 )

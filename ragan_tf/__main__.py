@@ -1,4 +1,8 @@
-from ragan_tf.cli import main
+"""`python -m ragan_tf`: the same as the `ragan-tf` command."""
+
 import sys
 
-sys.exit(main())
+from ragan_tf.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,17 +7,23 @@ Subcommands:
     export         a run's EMA generator -> SavedModel (+ model card, optional TFLite)
     age            age the faces in photos with an exported model (whole photo back, strip, GIF)
     evaluate       age accuracy, identity, background and image quality of a run or export
+
+TensorFlow's start-up log lines and known harmless warnings are hidden unless --verbose is given
+(ragan_tf/quiet.py), so this module imports nothing that imports TensorFlow before `main` runs.
 """
 
 import argparse
 import os
 import sys
 
-from ragan_tf.config import ConfigError
+from ragan_tf import quiet
 from ragan_tf.errors import RaganError
+
+VERBOSE_HELP = "show TensorFlow's own log lines and warnings (hidden by default)"
 
 
 def _show_dataset(args):
+    from ragan_tf.config import ConfigError
     from ragan_tf.data.preview import prepared_preview, synthetic_preview
     from ragan_tf.visualization import save_png
 
@@ -94,6 +100,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="ragan-tf", description="Re-Aging GAN and face-aging baselines in TensorFlow / Keras 3."
     )
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
     show = commands.add_parser("show-dataset", help="write a picture of a dataset (identities x age groups)")
@@ -207,11 +214,21 @@ def build_parser():
     evaluate.add_argument("--allow-download", action="store_true",
                           help="let Keras download the InceptionV3 ImageNet weights for FID/KID (~84 MB)")
     evaluate.set_defaults(handler=_evaluate)
+    for command in commands.choices.values():  # --verbose also after the command name
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
+def wants_verbose(argv):
+    """Whether `argv` asks for --verbose (read before the parser, which imports TensorFlow)."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return any(len(token) >= 3 and "--verbose".startswith(token) for token in options)
+
+
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not wants_verbose(argv):
+        quiet.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:
         code = args.handler(args)

@@ -1,0 +1,181 @@
+"""Quiet start-up for the `ragan-tf` command: TensorFlow's harmless log lines and warnings off.
+
+`import tensorflow` prints a screen of log lines that a newcomer reads as a failure. Measured on
+TF 2.21 (x86-64 CPU machine, no GPU), per setting:
+
+    line                                                    hidden by
+    WARNING: All log messages before absl::InitializeLog()  nothing: printed while TF's libraries load,
+    I ... port.cc oneDNN custom operations are on           before TF_CPP_MIN_LOG_LEVEL applies
+    I ... cudart_stub.cc Could not find cuda drivers        (each printed twice in TF 2.21)
+    I ... cpu_feature_guard.cc This TensorFlow binary ...   TF_CPP_MIN_LOG_LEVEL >= 1
+    W ... cache_dataset_ops.cc The calling iterator did     TF_CPP_MIN_LOG_LEVEL >= 2
+          not fully read the dataset being cached
+    E ... cuda_platform.cc failed call to cuInit            TF_CPP_MIN_LOG_LEVEL = 3 only (all C++ errors);
+                                                            CUDA_VISIBLE_DEVICES=-1 does not hide it
+
+So `quiet_tensorflow()`:
+  * sets TF_CPP_MIN_LOG_LEVEL=2 (C++ INFO and WARNING off, errors kept) unless the user set it;
+  * imports TensorFlow and lists its GPUs (which calls cuInit; ~0 s) with file descriptor 2 sent to
+    a temporary file, then writes back every captured line except those TF would itself have
+    filtered at that level had its logging been initialised (the absl header, INFO lines), and
+    except the "no CUDA driver" / "cuInit failed" lines when the machine has no NVIDIA GPU device
+    (no /dev/nvidia<N>, /proc/driver/nvidia/gpus/*, or WSL's /dev/dxg) or the user hid the GPUs
+    with CUDA_VISIBLE_DEVICES. On a machine with a GPU those lines are kept: they are the only
+    explanation when TensorFlow cannot use it. CUDA_VISIBLE_DEVICES is never set.
+  * ignores known harmless Python warnings and tensorflow-datasets' "Using custom data
+    configuration" log record, by message (`install_warning_filters`).
+
+`--verbose` skips all of this: TensorFlow logs as it always does. A user's own TF_CPP_MIN_LOG_LEVEL
+is respected (0 shows everything, as it would without ragan-tf). This module imports no TensorFlow
+at module level, so it can run before anything else does.
+"""
+
+import contextlib
+import glob
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+
+LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
+QUIET_VARIABLE = "RAGAN_TF_QUIET"  # set by quiet_tensorflow: child processes quiet themselves too
+DEFAULT_LOG_LEVEL = "2"  # C++ INFO and WARNING off; ERROR and FATAL shown
+
+# Known harmless Python warnings, by the start of their message (re.match, as `warnings` does).
+HARMLESS_WARNINGS = (
+    # Keras: fit(shuffle=True) with a tf.data.Dataset; our pipelines shuffle in tf.data.
+    (UserWarning, r"`shuffle=True` was passed, but will be ignored since the data `x` was provided "
+                  r"as a tf\.data\.Dataset"),
+    # TF 2.20+: the TFLite check falls back to tf.lite.Interpreter when ai_edge_litert is absent.
+    (UserWarning, r"\s*Warning: tf\.lite\.Interpreter is deprecated"),
+)
+
+# Known harmless Python log records (absl logging, as tensorflow-datasets writes them), by message start.
+HARMLESS_LOG_RECORDS = {
+    # tfds: a builder made with a config object not in its BUILDER_CONFIGS (the synthetic faces are).
+    "absl": (r"Using custom data configuration: ",),
+}
+
+ABSL_PREINIT_HEADER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+# glog/absl prefix: severity, MMDD, time, thread id, file:line]
+_LOG_LINE = re.compile(r"^(?P<severity>[IWEF])\d{4} [\d:.]+\s+\d+ (?P<source>[^:\]\s]+):\d+\] ")
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+# Lines that only say there is no usable CUDA driver / device.
+_NO_GPU_LINES = re.compile(r"Could not find cuda drivers on your machine|failed call to cuInit")
+
+
+class _HarmlessRecords(logging.Filter):
+    def __init__(self, patterns):
+        super().__init__()
+        self.pattern = re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+
+    def filter(self, record):
+        return not self.pattern.match(str(record.msg))
+
+
+def install_warning_filters():
+    """Ignores the known harmless Python warnings and log records (targeted by message, nothing else)."""
+    for category, message in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    for name, patterns in HARMLESS_LOG_RECORDS.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, _HarmlessRecords) for existing in logger.filters):
+            logger.addFilter(_HarmlessRecords(patterns))
+
+
+def gpu_hardware_present():
+    """Whether this machine shows an NVIDIA GPU to processes (without loading CUDA or TensorFlow)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False  # the user hid the GPUs; TF's complaint about it is expected
+    return bool(
+        glob.glob("/dev/nvidia[0-9]*") or glob.glob("/proc/driver/nvidia/gpus/*") or os.path.exists("/dev/dxg")
+    )
+
+
+def filter_log_text(text, level, gpu_present):
+    """The lines of captured start-up output worth showing at TF_CPP_MIN_LOG_LEVEL `level`.
+
+    Drops the absl pre-initialisation header, log lines below `level` (what TF's own filter
+    would drop) and the no-CUDA lines when `gpu_present` is false. Every line not in the log
+    format (other programs' output, Python warnings) is kept.
+    """
+    if level <= 0:
+        return text
+    kept = []
+    for line in text.splitlines(keepends=True):
+        bare = line.rstrip("\r\n")
+        if bare == ABSL_PREINIT_HEADER:
+            continue
+        match = _LOG_LINE.match(bare)
+        if match:
+            if _NO_GPU_LINES.search(bare):
+                if not gpu_present:
+                    continue
+            elif _SEVERITY[match["severity"]] < level:
+                continue
+        kept.append(line)
+    return "".join(kept)
+
+
+@contextlib.contextmanager
+def _stderr_captured(level):
+    """Sends file descriptor 2 to a temporary file; writes back what `filter_log_text` keeps."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    capture = tempfile.TemporaryFile(mode="w+b")
+    failed = True
+    try:
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        yield
+        failed = False
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode("utf-8", errors="replace")
+        capture.close()
+        # after a failed import everything is shown: it may explain the failure
+        shown = text if failed else filter_log_text(text, level, gpu_hardware_present())
+        if shown:
+            sys.stderr.write(shown)
+            sys.stderr.flush()
+
+
+def quiet_tensorflow():
+    """Sets the log level, then imports TensorFlow quietly (see the module docstring).
+
+    Call before anything imports TensorFlow; once it is imported, only the warning filters apply.
+    """
+    os.environ.setdefault(LOG_LEVEL_VARIABLE, DEFAULT_LOG_LEVEL)
+    os.environ[QUIET_VARIABLE] = "1"
+    install_warning_filters()
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        level = int(os.environ[LOG_LEVEL_VARIABLE])
+    except ValueError:
+        level = 0  # not a number: leave TensorFlow's output alone
+    if level <= 0:
+        return
+    with _stderr_captured(level):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # cuInit happens here, inside the capture
+
+
+def quiet_worker():
+    """A process-pool initializer: quiet like the parent command (nothing when it ran --verbose).
+
+    Spawned workers import TensorFlow afresh; `multiprocessing.get_context("spawn").Pool(n,
+    initializer=quiet_worker)` keeps their start-up lines off the screen as well.
+    """
+    if os.environ.get(QUIET_VARIABLE) == "1":
+        quiet_tensorflow()
