@@ -352,7 +352,9 @@ def _run_tasks(tasks, workers, progress, total_records):
             yield summary
         return
     context = multiprocessing.get_context("spawn")  # TensorFlow and dlib are not fork-safe
-    with context.Pool(workers) as pool:
+    from ragan_tf.quiet import quiet_worker  # workers import TensorFlow afresh: quiet them like the command
+
+    with context.Pool(workers, initializer=quiet_worker) as pool:
         for position, summary in enumerate(pool.imap_unordered(prepare_shard, tasks), 1):
             report(summary, position)
             yield summary
