@@ -202,7 +202,7 @@ def save_grid(run_dir, evaluation_set, scheme, mode, path):
     return save_png(picture, path)
 
 
-def save_sweep(run_dir, evaluation_set, scheme, mode, path, frames=24, side=192):
+def save_sweep(run_dir, evaluation_set, scheme, mode, path, frames=16, side=128):
     """An animated GIF of the youngest test face across continuous ages, first to last anchor:
     the contract's group weights mix the neighbouring groups' conditions (or shift vectors)."""
     import cv2
@@ -214,7 +214,7 @@ def save_sweep(run_dir, evaluation_set, scheme, mode, path, frames=24, side=192)
     ager = load_ager(run_dir, mode)
     face = int(np.argmin(evaluation_set.ages))
     ages = np.linspace(scheme.anchor_ages[0], scheme.anchor_ages[-1], frames)
-    weights = age_group_weights(ages, scheme.anchor_ages).astype("float32")
+    weights = np.asarray(age_group_weights(ages, scheme.anchor_ages), "float32")
     images = np.repeat(evaluation_set.images[face:face + 1], frames, 0)
     masks = np.repeat(evaluation_set.masks[face:face + 1], frames, 0)
     source = np.full(frames, scheme.group_of(evaluation_set.ages[face:face + 1])[0], "int32")
