@@ -222,3 +222,24 @@ def test_training_grids_refine_the_latent_with_each_face_s_own_age_group(tmp_pat
     with_source = aging_grid(lambda x, m, g, training=False: ager(x, m, g, source_age=batch["age_group"]),
                              batch["image"], batch["face_mask"], labels, source_groups=batch["age_group"], title="test")
     assert np.array_equal(grid, with_source) and not np.array_equal(grid, plain)
+
+
+@pytest.mark.slow
+def test_an_export_with_dlib_s_descriptor_serves_identity_preserving_optimisation(tmp_path):
+    """~1 min: the SavedModel holds the ResNet and runs its gradients inside `with_latent_optimization`."""
+    pytest.importorskip("face_recognition_models")
+    from ragan_tf.export import export_saved_model
+    from ragan_tf.training.train import train
+
+    train(load_config(TINY, [f"runtime.run_dir={tmp_path / 'run'}", "model.identity_network=dlib_resnet",
+                             "model.latent_objective=identity"]), verbose=0)
+    signatures = tf.saved_model.load(str(export_saved_model(tmp_path / "run", tmp_path / "export",
+                                                            verbose=False))).signatures
+    image = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 48, 48, 3)).astype("uint8"))
+
+    def aged(identity):
+        return signatures["with_latent_optimization"](
+            image=image, target_age=tf.constant([5, 70]), source_age=tf.constant([30, 60]),
+            iterations=tf.constant(5), identity_preserving=tf.constant(identity))["aged_image"].numpy()
+
+    assert np.abs(aged(True).astype(int) - aged(False)).max() > 0  # the flag picks the other objective
