@@ -104,7 +104,7 @@ def write_grid(ager, images, source, results, path, count=6):
     labels = ["input", "z0", "pixel", "IP", *scheme.labels]
     rows = [f"{scheme.labels[g]}" for g in source[order]]
     save_png(image_grid(np.stack(columns, 1), rows, labels,
-                        title="Age-cGAN: reconstructions G(z, y0), then G(z*_IP, y)"), path)
+                        title="Age-cGAN: input, reconstructions, then G(z*_IP, y)"), path)
     print(f"Wrote {path}")
 
 
