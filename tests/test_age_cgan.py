@@ -219,7 +219,7 @@ def test_training_grids_refine_the_latent_with_each_face_s_own_age_group(tmp_pat
     writer.set_model(SimpleNamespace(inference_model=ager))
     grid = writer._grids("test")[""]
     plain = aging_grid(ager, batch["image"], batch["face_mask"], labels, source_groups=batch["age_group"], title="test")
-    with_source = aging_grid(lambda x, m, g, training=False: ager(x, m, g, source_age=batch["age_group"]),
+    with_source = aging_grid(lambda x, m, g, training=False: ager.age_faces(x, m, g, source_age=batch["age_group"]),
                              batch["image"], batch["face_mask"], labels, source_groups=batch["age_group"], title="test")
     assert np.array_equal(grid, with_source) and not np.array_equal(grid, plain)
 

@@ -53,8 +53,11 @@ class GridWriter(keras.callbacks.Callback):
         if transformer is not None:
             if getattr(transformer, "takes_source", False):  # the faces' own age group (and gender) are known
                 source = {"source_age": self.batch["age_group"], "gender": self.batch.get("gender")}
-                aging = lambda images, masks, groups, training=False: transformer(  # noqa: E731
-                    images, masks, groups, training=training, **source)
+                # Age-cGAN's NumPy path optimises each face's latent once for all the grid's columns
+                age_faces = getattr(transformer, "age_faces", None) or (
+                    lambda *args, **kwargs: transformer(*args, training=False, **kwargs))
+                aging = lambda images, masks, groups, training=False: age_faces(  # noqa: E731
+                    images, masks, groups, **source)
             else:
                 aging = transformer
             grids[""] = aging_grid(aging, self.batch["image"], self.batch["face_mask"],
