@@ -243,3 +243,31 @@ def test_an_export_with_dlib_s_descriptor_serves_identity_preserving_optimisatio
             iterations=tf.constant(5), identity_preserving=tf.constant(identity))["aged_image"].numpy()
 
     assert np.abs(aged(True).astype(int) - aged(False)).max() > 0  # the flag picks the other objective
+
+
+def test_batch_norm_statistics_are_recomputed_for_the_final_weights():
+    from ragan_tf.models.training_helpers import recalibrate_batch_norm
+
+    network = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(momentum=0.99)])
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(5.0 + index, 2.0, (16, 3)).astype("float32"),) for index in range(4)]
+    assert recalibrate_batch_norm(network, batches) == 4
+    norm = network.layers[0]
+    # the exact mean of the four batch means (a lagging 0.99 average would stay near 0)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), np.mean([b[0].mean(0) for b in batches], 0), rtol=1e-5)
+    assert norm.momentum == 0.99  # restored
+
+
+def test_training_ends_with_the_encoder_s_statistics_recomputed_for_its_final_weights(tmp_path):
+    from ragan_tf.models import training_helpers
+    from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import EncoderStatistics
+    from ragan_tf.training.train import train
+
+    model, _ = train(load_config(TINY, [f"runtime.run_dir={tmp_path / 'run'}"]), verbose=0)
+    statistics = [w.numpy() for w in model.encoder.non_trainable_weights]
+    callback = EncoderStatistics()
+    pairs = (model.draw_pairs(model.encoder_statistics_batch_size, {}, seed=callback.seed + index)[0:1]
+             for index in range(callback.batches))
+    training_helpers.recalibrate_batch_norm(model.encoder, pairs)  # what the callback did after the last step
+    for before, after in zip(statistics, model.encoder.non_trainable_weights):
+        np.testing.assert_allclose(after.numpy(), before, rtol=1e-5, atol=1e-6)

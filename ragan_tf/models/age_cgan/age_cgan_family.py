@@ -19,7 +19,7 @@ from ragan_tf.models.age_cgan.age_cgan_encoder import CONV_BLOCKS, AgeCGANEncode
 from ragan_tf.models.age_cgan.age_cgan_generator import AgeCGANGenerator
 from ragan_tf.models.age_cgan.latent_optimization import OBJECTIVES, OPTIMIZERS
 from ragan_tf.models.dcgan.dcgan_discriminator import ACTIVATIONS, DCGANDiscriminator
-from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import EncoderPhase
+from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import EncoderPhase, EncoderStatistics
 from ragan_tf.models.registry import ModelFamily
 
 #: `model.identity_network` values: dlib's ResNet face descriptor ported to Keras, or none.
@@ -142,7 +142,7 @@ def build_inference_model(config):
 
 
 def callbacks(config):
-    return [EncoderPhase(config.training.epochs - config.model.encoder_epochs)]
+    return [EncoderPhase(config.training.epochs - config.model.encoder_epochs), EncoderStatistics()]
 
 
 FAMILY = ModelFamily(

@@ -19,6 +19,7 @@ from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import (
     EncoderConditionalDCGAN,
     EncoderConditionalDCGANAger,
     EncoderPhase,
+    EncoderStatistics,
 )
 from ragan_tf.models.encoder_cdcgan.latent_encoder import LatentEncoder
 from ragan_tf.models.registry import ModelFamily
@@ -83,7 +84,7 @@ def build_inference_model(config):
 
 
 def callbacks(config):
-    return [EncoderPhase(config.training.epochs - config.model.encoder_epochs)]
+    return [EncoderPhase(config.training.epochs - config.model.encoder_epochs), EncoderStatistics()]
 
 
 FAMILY = ModelFamily(

@@ -96,6 +96,7 @@ class EncoderConditionalDCGAN(GAN):
         self.pair_seed_generator = keras.random.SeedGenerator(seed + 2, name="encoder_pair_seed")
         self.encoder_optimizer = None
         self.phase = "gan"
+        self.encoder_statistics_batch_size = 64  # `EncoderStatistics`: pairs per recalibration batch
 
     def make_ager(self):
         """The exported age transformer over the encoder and the EMA generator (subclasses
@@ -171,6 +172,35 @@ class EncoderPhase(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch >= self.encoder_start_epoch and self.model.phase != "encoder":
             switch_phase(self.model, "encoder", f"Epoch {epoch + 1}")
+
+
+class EncoderStatistics(keras.callbacks.Callback):
+    """After each encoder-phase epoch's training steps (before its validation, else at its end),
+    the encoder's batch-norm statistics are recomputed over `batches` batches of pairs of the
+    frozen generator (`training_helpers.recalibrate_batch_norm`), so that validation, backups and
+    the exported ager use statistics of its current weights, not moving averages that lag them."""
+
+    def __init__(self, batches=40, seed=7):
+        super().__init__()
+        self.batches, self.seed = batches, seed
+        self._stale = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._stale = self.model.phase == "encoder"
+
+    def _recalibrate(self):
+        if not self._stale:
+            return
+        size = self.model.encoder_statistics_batch_size
+        pairs = (self.model.draw_pairs(size, {}, seed=self.seed + index)[0:1] for index in range(self.batches))
+        helpers.recalibrate_batch_norm(self.model.encoder, pairs)
+        self._stale = False
+
+    def on_test_begin(self, logs=None):
+        self._recalibrate()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._recalibrate()
 
 
 def switch_phase(model, phase, when):
