@@ -78,8 +78,7 @@ def measure(ager, identity, judge, images, masks, source, results):
     port_inputs = np.asarray(identity(images))
     for name, (latent, seconds) in results.items():
         reconstruction = np.asarray(ager.generator(latent, source, training=False))
-        distances = np.asarray(judge.pair_distances(inputs_uint8, to_uint8(reconstruction), face_masks=masks)
-                               if masks is not None else judge.pair_distances(inputs_uint8, to_uint8(reconstruction)))
+        distances = np.asarray(judge.pair_distances(inputs_uint8, to_uint8(reconstruction), face_masks=masks))
         valid = distances[~np.isnan(distances)]
         verified = float(np.mean(valid < judge.threshold)) if valid.size else float("nan")
         port = np.linalg.norm(port_inputs - np.asarray(identity(reconstruction)), axis=-1)
@@ -208,7 +207,7 @@ class PhotoJudge:
     def __init__(self, descriptor):
         self.descriptor, self.threshold = descriptor, descriptor.threshold
 
-    def pair_distances(self, a, b):
+    def pair_distances(self, a, b, face_masks=None):  # the photos have no masks: dlib finds the face
         import cv2
 
         def enlarge(images):

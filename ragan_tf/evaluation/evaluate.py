@@ -103,14 +103,10 @@ def network_functions(model):
     if transformer is not None:
         takes_source = getattr(transformer, "takes_source", False)  # the conditional VAE: the faces' own age, gender
 
-        # Age-cGAN's NumPy path runs its latent optimisation with scipy's L-BFGS-B (the paper's)
-        age_faces = getattr(transformer, "age_faces", None) or (
-            lambda *args, **kwargs: transformer(*args, training=False, **kwargs))
-
         def age_transformer(images, masks, groups, source=None):
             extra = {} if source is None else {"source_age": np.asarray(source[0], np.int32),
                                                "gender": np.asarray(source[1], np.int32)}
-            return np.asarray(age_faces(images, masks, np.asarray(groups, np.int32), **extra))
+            return np.asarray(transformer.age_faces(images, masks, np.asarray(groups, np.int32), **extra))
 
         age_transformer.takes_source = takes_source
         functions.age_transformer = age_transformer

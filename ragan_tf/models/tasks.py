@@ -36,6 +36,11 @@ class AgeTransformer:
 
     task = "age_transformer"
 
+    def age_faces(self, image, face_mask, target_age, **source):
+        """The contract's call on NumPy arrays, outside any graph (evaluation, training grids).
+        Age-cGAN overrides it with its scipy L-BFGS-B latent optimisation."""
+        return self(image, face_mask, target_age, training=False, **source)
+
     @property
     def sampler(self):
         """The `Sampler` this family also provides, or None."""

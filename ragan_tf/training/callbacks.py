@@ -53,10 +53,8 @@ class GridWriter(keras.callbacks.Callback):
         if transformer is not None:
             if getattr(transformer, "takes_source", False):  # the faces' own age group (and gender) are known
                 source = {"source_age": self.batch["age_group"], "gender": self.batch.get("gender")}
-                # Age-cGAN's NumPy path optimises each face's latent once for all the grid's columns
-                age_faces = getattr(transformer, "age_faces", None) or (
-                    lambda *args, **kwargs: transformer(*args, training=False, **kwargs))
-                aging = lambda images, masks, groups, training=False: age_faces(  # noqa: E731
+                # Age-cGAN's `age_faces` optimises each face's latent once for all the grid's columns
+                aging = lambda images, masks, groups, training=False: transformer.age_faces(  # noqa: E731
                     images, masks, groups, **source)
             else:
                 aging = transformer

@@ -19,7 +19,7 @@ from ragan_tf.models.age_cgan.age_cgan_encoder import CONV_BLOCKS, AgeCGANEncode
 from ragan_tf.models.age_cgan.age_cgan_generator import AgeCGANGenerator
 from ragan_tf.models.age_cgan.latent_optimization import OBJECTIVES, OPTIMIZERS
 from ragan_tf.models.dcgan.dcgan_discriminator import ACTIVATIONS, DCGANDiscriminator
-from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import EncoderPhase, EncoderStatistics
+from ragan_tf.models.encoder_cdcgan.encoder_cdcgan_family import callbacks, compile_encoder_gan
 from ragan_tf.models.registry import ModelFamily
 
 #: `model.identity_network` values: dlib's ResNet face descriptor ported to Keras, or none.
@@ -128,21 +128,14 @@ def ager_options(config):
 
 
 def build_training_model(config):
-    model = AgeCGAN(build_generator(config), build_discriminator(config), build_encoder(config),
-                    encoder_pairs=config.model.encoder_pairs, ager_options=ager_options(config),
-                    ema_decay=config.training.ema_decay, seed=config.runtime.seed)
-    model.compile(*training_helpers.make_optimizer_pair(config.training),
-                  training_helpers.make_adam(config.training, "encoder_adam"),
-                  jit_compile=config.training.jit_compile, steps_per_execution=config.training.steps_per_execution)
-    return model
+    return compile_encoder_gan(AgeCGAN(
+        build_generator(config), build_discriminator(config), build_encoder(config),
+        encoder_pairs=config.model.encoder_pairs, ager_options=ager_options(config),
+        ema_decay=config.training.ema_decay, seed=config.runtime.seed), config)
 
 
 def build_inference_model(config):
     return AgeCGANAger(build_encoder(config), build_generator(config), name="ager", **ager_options(config))
-
-
-def callbacks(config):
-    return [EncoderPhase(config.training.epochs - config.model.encoder_epochs), EncoderStatistics()]
 
 
 FAMILY = ModelFamily(

@@ -67,15 +67,19 @@ def build_encoder(config):
                          sync_batch_norm=model.sync_batch_norm, name="encoder")
 
 
-def build_training_model(config):
-    groups = config.data.num_age_groups
-    model = EncoderConditionalDCGAN(build_generator(config, groups), build_discriminator(config, groups),
-                                    build_encoder(config), ema_decay=config.training.ema_decay,
-                                    seed=config.runtime.seed)
+def compile_encoder_gan(model, config):
+    """Compiles an `EncoderConditionalDCGAN` (or Age-cGAN) with G / D Adams and the encoder's Adam."""
     model.compile(*training_helpers.make_optimizer_pair(config.training),
                   training_helpers.make_adam(config.training, "encoder_adam"),
                   jit_compile=config.training.jit_compile, steps_per_execution=config.training.steps_per_execution)
     return model
+
+
+def build_training_model(config):
+    groups = config.data.num_age_groups
+    return compile_encoder_gan(EncoderConditionalDCGAN(
+        build_generator(config, groups), build_discriminator(config, groups), build_encoder(config),
+        ema_decay=config.training.ema_decay, seed=config.runtime.seed), config)
 
 
 def build_inference_model(config):
@@ -84,6 +88,7 @@ def build_inference_model(config):
 
 
 def callbacks(config):
+    """The phase switch at `training.epochs - model.encoder_epochs`, and the encoder's statistics."""
     return [EncoderPhase(config.training.epochs - config.model.encoder_epochs), EncoderStatistics()]
 
 
