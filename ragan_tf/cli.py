@@ -20,6 +20,14 @@ from ragan_tf import quiet
 from ragan_tf.errors import RaganError
 
 VERBOSE_HELP = "show TensorFlow's own log lines and warnings (hidden by default)"
+MODEL_SOURCE_HELP = (
+    "Besides a folder, --model takes a .zip, .tar.gz, .tgz or .tar archive holding one (as its single top-level "
+    "folder or at its root, as `ragan-tf export --archive` writes it), or an http://, https:// or file:// URL of "
+    "such an archive: a URL is downloaded only because you named it, with a progress line; archives are unpacked "
+    "once into the cache (~/.cache/ragan_tf/models, or $RAGAN_TF_CACHE) and reused from there, without the "
+    "network, on the next run. --sha256 checks the archive before it is used."
+)
+SHA256_HELP = "the archive's expected SHA-256 (64 hex digits, as in the .sha256 file `export --archive` writes)"
 
 
 def _show_dataset(args):
@@ -70,7 +78,7 @@ def _train(args):
 def _export(args):
     from ragan_tf.export import export_saved_model
 
-    export_saved_model(args.run_dir, args.out, overwrite=args.overwrite, tflite=args.tflite)
+    export_saved_model(args.run_dir, args.out, overwrite=args.overwrite, tflite=args.tflite, archive=args.archive)
 
 
 def _age(args):
@@ -80,6 +88,7 @@ def _age(args):
         args.photos, args.model, args.ages, args.out, detector=args.detector, gif_frames=args.gif_frames,
         strip=not args.no_strip, crops=args.save_crops, max_pixels=args.max_pixels, overwrite=args.overwrite,
         source_age=args.source_age, gender=None if args.gender is None else ("male", "female").index(args.gender),
+        sha256=args.sha256,
     )
 
 
@@ -93,7 +102,7 @@ def _evaluate(args):
         inception = InceptionFeatures(weights=args.fid_weights or "imagenet", allow_download=args.allow_download)
     evaluate(args.model, args.out, data=args.data, count=args.count, baselines=args.baselines,
              estimator_identities=args.estimator_identities, estimator_epochs=args.estimator_epochs,
-             inception=inception, detector=args.detector, photo_side=args.photo_side)
+             inception=inception, detector=args.detector, photo_side=args.photo_side, sha256=args.sha256)
 
 
 def build_parser():
@@ -171,11 +180,16 @@ def build_parser():
     export.add_argument("--out", required=True, help="SavedModel folder to create")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     export.add_argument("--tflite", action="store_true", help="also write model.tflite and check it against the SavedModel")
+    export.add_argument("--archive", action="store_true",
+                        help="also write OUT.tar.gz (the export as its single top-level folder) and OUT.tar.gz.sha256 "
+                             "(sha256sum format), for `age --model` / `evaluate --model` as a file or URL")
     export.set_defaults(handler=_export)
 
-    age = commands.add_parser("age", help="age the faces in photos with an exported model")
+    age = commands.add_parser("age", help="age the faces in photos with an exported model", epilog=MODEL_SOURCE_HELP)
     age.add_argument("photos", nargs="+", help="photo files (JPEG, PNG, ...)")
-    age.add_argument("--model", required=True, help="a folder written by `ragan-tf export`")
+    age.add_argument("--model", required=True,
+                     help="a folder written by `ragan-tf export`, an archive of one, or its URL (see below)")
+    age.add_argument("--sha256", metavar="HEX", help=SHA256_HELP)
     age.add_argument("--ages", nargs="+", type=int, default=[5, 20, 40, 70], help="target ages in years")
     age.add_argument("--out", default="aged", help="output folder (default: ./aged); existing files in it are "
                      "never replaced unless --overwrite")
@@ -194,8 +208,11 @@ def build_parser():
                      help="refuse photos with more pixels than this (decompression bombs)")
     age.set_defaults(handler=_age)
 
-    evaluate = commands.add_parser("evaluate", help="measure a run or an export on the test split")
-    evaluate.add_argument("--model", required=True, help="a run folder (ragan-tf train) or an export (ragan-tf export)")
+    evaluate = commands.add_parser("evaluate", help="measure a run or an export on the test split",
+                                   epilog=MODEL_SOURCE_HELP)
+    evaluate.add_argument("--model", required=True, help="a run folder (ragan-tf train) or an export (ragan-tf "
+                          "export), an archive of one, or its URL (see below)")
+    evaluate.add_argument("--sha256", metavar="HEX", help=SHA256_HELP)
     evaluate.add_argument("--out", required=True, help="output folder for tables and plots")
     evaluate.add_argument("--data", help="pipeline YAML naming the test data (default: the model's own)")
     evaluate.add_argument("--count", type=int, default=100,

@@ -141,13 +141,22 @@ def test_the_numpy_path_optimises_each_batch_once_for_every_target_group():
 
 
 @pytest.fixture(scope="module")
-def age_cgan_export(tmp_path_factory):
-    from ragan_tf.export import export_saved_model
+def tiny_age_cgan_run(tmp_path_factory):
+    """The tiny pipeline trained as `ragan-tf train` trains it (both phases): (model, run folder).
+    One training shared by the tests that need a finished run (about a minute on 2 cores)."""
     from ragan_tf.training.train import train
 
-    root = tmp_path_factory.mktemp("age_cgan_export")
-    train(load_config(TINY, [f"runtime.run_dir={root / 'run'}"]), verbose=0)
-    return export_saved_model(root / "run", root / "export", verbose=False)
+    run_dir = tmp_path_factory.mktemp("age_cgan_run") / "run"
+    model, _ = train(load_config(TINY, [f"runtime.run_dir={run_dir}"]), verbose=0)
+    return model, run_dir
+
+
+@pytest.fixture(scope="module")
+def age_cgan_export(tiny_age_cgan_run, tmp_path_factory):
+    from ragan_tf.export import export_saved_model
+
+    return export_saved_model(tiny_age_cgan_run[1], tmp_path_factory.mktemp("age_cgan_export") / "export",
+                              verbose=False)
 
 
 def test_the_export_serves_aging_with_and_without_latent_optimisation(age_cgan_export):
@@ -258,12 +267,11 @@ def test_batch_norm_statistics_are_recomputed_for_the_final_weights():
     assert norm.momentum == 0.99  # restored
 
 
-def test_training_ends_with_the_encoder_s_statistics_recomputed_for_its_final_weights(tmp_path):
+def test_training_ends_with_the_encoder_s_statistics_recomputed_for_its_final_weights(tiny_age_cgan_run):
     from ragan_tf.models import training_helpers
     from ragan_tf.models.encoder_cdcgan.encoder_conditional_dcgan import EncoderStatistics
-    from ragan_tf.training.train import train
 
-    model, _ = train(load_config(TINY, [f"runtime.run_dir={tmp_path / 'run'}"]), verbose=0)
+    model = tiny_age_cgan_run[0]
     statistics = [w.numpy() for w in model.encoder.non_trainable_weights]
     callback = EncoderStatistics()
     pairs = (model.draw_pairs(model.encoder_statistics_batch_size, {}, seed=callback.seed + index)[0:1]

@@ -208,4 +208,9 @@ def test_tfds_custom_config_record_is_dropped_and_no_other(caplog):
     with caplog.at_level(logging.WARNING, logger="absl"):
         absl_logging.warning("Using custom data configuration: %s", "SyntheticFacesBuilderConfig(name='x')")
         absl_logging.warning("Using a real configuration problem: %s", "y")
-    assert [record.getMessage() for record in caplog.records] == ["Using a real configuration problem: y"]
+        absl_logging.warning("`FeatureConnector.dtype` is deprecated. Please change your code to use NumPy with "
+                             "the field `FeatureConnector.np_dtype` or use TensorFlow with the field "
+                             "`FeatureConnector.tf_dtype`.")
+        absl_logging.warning("`Mystery.dtype` is deprecated.")
+    assert [record.getMessage() for record in caplog.records] == ["Using a real configuration problem: y",
+                                                                 "`Mystery.dtype` is deprecated."]

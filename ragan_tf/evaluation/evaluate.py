@@ -636,7 +636,7 @@ def synthetic_metrics(data_config, estimator_identities=300, estimator_epochs=8,
 
 def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metrics=None, batch_size=32,
              estimator_identities=300, estimator_epochs=8, embedder_epochs=10, inception=None, verbose=True,
-             detector="auto", photo_side=128):
+             detector="auto", photo_side=128, sha256=None):
     """Evaluates a run folder or an export on a test set; writes tables and plots to `out_dir`.
 
     The model's task contracts decide what is measured: an age transformer
@@ -648,7 +648,9 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
     `sampler/`.
 
     Args:
-        model: a `ragan-tf train` run folder or a `ragan-tf export` folder.
+        model: a `ragan-tf train` run folder or a `ragan-tf export` folder, a `.zip` /
+            `.tar.gz` / `.tgz` / `.tar` archive of one, or its `http(s)://` or `file://`
+            URL (downloaded and unpacked into a cache once: `ragan_tf.export.model_source`).
         out_dir: where `summary.md`, `summary.csv`, `rows.csv`, plots and the
             example grid go (baselines in `baseline_<name>/`).
         data: a pipeline YAML whose `data` section names the test set, or
@@ -668,13 +670,15 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
         detector, photo_side: real faces: the dlib detector of the photo
             judges, and the side smaller images are enlarged to for them
             (`real_faces.photo_metrics`).
+        sha256: the expected SHA-256 of `model` when it is an archive or a URL.
 
     Returns:
         `{name: summary DataFrame}` for the model and each baseline (samplers: `<name>/sampler`).
     """
+    from ragan_tf.export.model_source import resolve_model
     from ragan_tf.models.registry import get_family
 
-    functions, config = load_model_functions(model)
+    functions, config = load_model_functions(resolve_model(model, sha256=sha256, kind="run or export"))
     data_config = load_config(data).data if data is not None else config.data
     if data_config.image_size != config.data.image_size:
         raise ConfigError(f"the data's image_size {data_config.image_size} differs from the model's "

@@ -27,6 +27,10 @@ An export never touches the run: `--out` may not be, lie inside or contain
 the run folder; a damaged model file or non-finite weights are refused; the
 SavedModel is written to a hidden sibling of `--out` and renamed into place
 when complete (`--overwrite` replaces only a previous export, and only then).
+With `--archive` it is also packed as `<out>.tar.gz` (the export as its single
+top-level folder) with `<out>.tar.gz.sha256` beside it
+(`ragan_tf.export.model_source.write_model_archive`), the archive
+`ragan-tf age --model` and `Ager` read from a file or a URL.
 """
 
 import contextlib
@@ -41,6 +45,7 @@ from ragan_tf.config import ConfigError, load_config
 from ragan_tf.data.age_groups import get_scheme
 from ragan_tf.errors import RaganError
 from ragan_tf.export.model_card import run_provenance, write_model_card
+from ragan_tf.export.model_source import archive_paths, write_model_archive
 from ragan_tf.export.serving import AgingFunctions, SamplingFunctions
 from ragan_tf.models.registry import get_family
 from ragan_tf.models.tasks import tasks_of
@@ -156,7 +161,7 @@ def build_export_archive(model, scheme):
     return archive
 
 
-def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=True):
+def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=True, archive=False):
     """Exports a run's inference network as a SavedModel with a model card beside it.
 
     Every check comes first (the run folder and its model file, `out_dir`
@@ -175,6 +180,8 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
             transformer, `generate_from_noise` for a sampler) and check it
             against the SavedModel.
         verbose: print what was written.
+        archive: also write `<out_dir>.tar.gz` (the export as its single top-level
+            folder) and `<out_dir>.tar.gz.sha256` (`sha256sum` format) beside `out_dir`.
 
     Returns:
         The `Path` of the SavedModel.
@@ -184,11 +191,13 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
         ExportError: a damaged model file, non-finite weights, an unknown (or damaged)
             data provenance, an `out_dir` that is or holds the run, a file, a folder
             that is not an export, or not writable.
-        ConfigError: `out_dir` exists and `overwrite` is not set.
+        ConfigError: `out_dir` (or, with `archive`, its archive) exists and `overwrite` is not set.
     """
     out_dir = Path(out_dir)
     model_path = run_model_path(run_dir)
     check_out(out_dir, model_path, overwrite)
+    if archive:
+        check_archive_out(out_dir, overwrite)
     config, model = load_run(run_dir)
     check_finite(model, model_path)
     provenance = run_provenance(Path(run_dir), config)
@@ -211,7 +220,21 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
         print(f"Wrote SavedModel {out_dir} ({card['model']['type']}; signatures: {', '.join(card['signatures'])})")
         for name in sorted(path.name for path in out_dir.iterdir() if path.is_file()):
             print(f"  {out_dir / name}")
+    if archive:
+        tar_path, digest_path, digest = write_model_archive(out_dir)
+        if verbose:
+            print(f"Wrote archive {tar_path} (sha256 {digest})\n  {digest_path}")
     return out_dir
+
+
+def check_archive_out(out_dir, overwrite):
+    """Raises unless the archive of `out_dir` and its digest file may be written: not folders,
+    and, when they exist, replaced only with `overwrite`."""
+    for path in archive_paths(out_dir):
+        if path.is_dir():
+            raise ExportError(f"--archive: {path} is a folder; remove it or choose another --out.")
+        if path.exists() and not overwrite:
+            raise ConfigError(f"{path} exists; pass --overwrite to replace it.")
 
 
 def staging_folder(out_dir):

@@ -2,7 +2,8 @@
 
 Arguments are checked before any photo is read: target ages (0-120), the GIF
 frame count, `--out` (a folder, or a path where one can be made) and `--model`
-(an export of an age transformer); a bad one ends the command with one line
+(an export of an age transformer: its folder, an archive of it or its URL,
+`ragan_tf.export.model_source`); a bad one ends the command with one line
 naming it (exit code 2 from the CLI). Then each photo is aged on its own: one
 that cannot be read, is too small to hold a face (refused before detection),
 has no face or cannot be written is reported in one line naming it and leaves
@@ -44,12 +45,13 @@ def check_out_dir(out_dir):
 
 
 def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, strip=True, crops=False,
-               max_pixels=100_000_000, ager=None, overwrite=False, source_age=None, gender=None):
+               max_pixels=100_000_000, ager=None, overwrite=False, source_age=None, gender=None, sha256=None):
     """Ages every photo; writes its outputs or, on failure, nothing for it.
 
     Args:
         photos: photo paths, in the order their outputs are named (see the module docstring).
-        model: an export folder (`ragan-tf export`); unused when `ager` is given.
+        model: an export folder (`ragan-tf export`), an archive of one or its URL; unused
+            when `ager` is given.
         ages: target ages in years.
         out_dir: output folder, created when the first photo's outputs are written.
         detector, max_pixels: as for `Ager`.
@@ -58,6 +60,7 @@ def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, str
         ager: an `Ager` to reuse instead of loading `model`.
         source_age, gender: the faces' own age and gender for models that read them (`Ager`).
         overwrite: replace files already in `out_dir` instead of refusing them.
+        sha256: the expected SHA-256 of `model` when it is an archive or a URL, or None.
 
     Returns:
         The exit code: 0 when every photo succeeded, 1 when any failed (each
@@ -74,7 +77,8 @@ def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, str
     if not overwrite:  # refuse a rerun into the same folder before any work
         refuse_existing(out_dir, [name for path in photos
                                   for name in output_names(Path(path).name, ages, 0, strip, gif_frames > 0)])
-    ager = ager or Ager(model, detector=detector, max_pixels=max_pixels, source_age=source_age, gender=gender)
+    ager = ager or Ager(model, detector=detector, max_pixels=max_pixels, source_age=source_age, gender=gender,
+                        sha256=sha256)
     failures, renamed, taken, faces = [], [], set(), 0
     for index, path in enumerate(photos, 1):
         start = time.perf_counter()

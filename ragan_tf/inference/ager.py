@@ -179,7 +179,10 @@ class Ager:
     """Ages the faces in photos with an exported ragan-tf SavedModel.
 
     Args:
-        model: folder written by `ragan-tf export` (SavedModel + signature.json).
+        model: folder written by `ragan-tf export` (SavedModel + signature.json), a
+            `.zip` / `.tar.gz` / `.tgz` / `.tar` archive of one, or its `http(s)://` or
+            `file://` URL (downloaded and unpacked into a cache once:
+            `ragan_tf.export.model_source.resolve_model`).
         detector: `"auto"` (dlib HOG, then the CNN detector when HOG finds
             nothing), `"hog"` or `"cnn"`.
         max_pixels: photos larger than this are refused (decompression bombs).
@@ -188,6 +191,9 @@ class Ager:
             gender (0 male, 1 female) (`with_source`: the conditional VAE); None:
             estimated per face by the photo age and gender model (-1 where it
             finds no face: unknown). Other models ignore them.
+        sha256: the archive's (or download's) expected SHA-256; a mismatch is refused.
+        cache_dir: where archives are unpacked and downloads kept (default:
+            `$RAGAN_TF_CACHE`, else `~/.cache/ragan_tf/models`).
 
     Faces are cropped with the card's alignment (`align_faces`); for a model
     trained on a dataset's own chips (alignment "none") the photo's centred
@@ -196,6 +202,8 @@ class Ager:
     Raises:
         AgingError: `model` is not an export of an age transformer, or its card
             records no (or an unknown) face alignment.
+        ModelSourceError: `model` is missing, a file that is not an archive, an archive
+            without an export inside, an unreachable URL, or fails its `sha256`.
 
     Example:
     ```python
@@ -206,9 +214,12 @@ class Ager:
     """
 
     def __init__(self, model, detector="auto", max_pixels=DEFAULT_MAX_PIXELS, crop_size=None, source_age=None,
-                 gender=None):
+                 gender=None, sha256=None, cache_dir=None):
         import tensorflow as tf
 
+        from ragan_tf.export.model_source import resolve_model  # lazy: ragan_tf.export loads keras
+
+        model = self.model_dir = resolve_model(model, sha256=sha256, cache_dir=cache_dir)
         self.card = read_export_card(model)
         self.image_size = int(self.card["image_size"])
         self.crop_size = int(crop_size or self.image_size)
