@@ -1,9 +1,11 @@
 """The conditional beta-VAE's trade-off: disentanglement (MIG) against reconstruction, per beta,
 and how well each aging mode ages a face, on the synthetic faces (the only data with known factors).
 
-    python benchmarks/cvae.py [--betas 1 4 8] [--epochs 10] [--steps 150] [--faces 2000] [--out runs/cvae_study]
+    python benchmarks/cvae.py [--betas 1 4 8] [--epochs 10] [--steps 150] [--warmup-steps 0] [--faces 2000]
+                              [--out runs/cvae_study]
 
-For each beta, trains `pipelines/cvae_synthetic_64.yaml` (`model.beta=B`) for
+For each beta, trains `pipelines/cvae_synthetic_64.yaml` (`model.beta=B`, and
+`model.beta_warmup_steps` from `--warmup-steps`: ours, off by default as in the seed) for
 `--epochs` x `--steps`, then on `--faces` faces of the synthetic test split
 (identities never trained on, ages drawn as the dataset draws them):
 
@@ -11,6 +13,8 @@ For each beta, trains `pipelines/cvae_synthetic_64.yaml` (`model.beta=B`) for
   renderer's factors: age (binned), gender, hair style, beard style, collar
   style (discrete), skin tone, hair colour (mean RGB), head aspect, eye size,
   greying onset (binned);
+- active units: latent dimensions whose posterior mean varies over the faces (variance > 0.01,
+  Burda et al. 2016);
 - reconstruction D(mu, c) vs x: MSE (on [-1, 1]) and L1 (0-255);
 - aging, both modes (`condition`, `shift`) with the source age group and
   gender given: every face to every other age group, judged by the
@@ -52,13 +56,19 @@ def factors_of(identities, ages, seed):
     return np.array(rows, np.float64), CONTINUOUS + DISCRETE
 
 
-def train_one(beta, epochs, steps, out):
+def run_name(beta, warmup_steps):
+    """The run folder of one beta under --out."""
+    return f"beta_{beta}" + (f"_warmup_{warmup_steps}" if warmup_steps else "")
+
+
+def train_one(beta, warmup_steps, epochs, steps, out):
     from ragan_tf.config import load_config
     from ragan_tf.training.train import train
 
     config = load_config(REPO / "pipelines" / "cvae_synthetic_64.yaml",
-                         [f"model.beta={beta}", f"training.epochs={epochs}", f"training.steps_per_epoch={steps}",
-                          f"runtime.run_dir={out / f'beta_{beta}'}", "training.sample_every_steps=0"])
+                         [f"model.beta={beta}", f"model.beta_warmup_steps={warmup_steps}",
+                          f"training.epochs={epochs}", f"training.steps_per_epoch={steps}",
+                          f"runtime.run_dir={out / run_name(beta, warmup_steps)}", "training.sample_every_steps=0"])
     start = time.perf_counter()
     train(config, verbose=0)
     return config, time.perf_counter() - start
@@ -86,6 +96,9 @@ def measure(config, run_dir, evaluation_set, factors, names, estimator, scheme):
     best = max(disentanglement["gaps"], key=disentanglement["gaps"].get)
     row["best_factor"] = f"{best} ({disentanglement['gaps'][best]:.2f})"
     row["age_gap"] = disentanglement["gaps"]["age"]
+    # Active units (Burda et al. 2016): latent dimensions whose posterior mean varies over the faces
+    # (variance > 0.01); the others carry nothing (their posterior is the prior).
+    row["active_units"] = int(np.sum(np.var(mu, axis=0) > 0.01))
     aging = {}
     for mode in ("condition", "shift"):
         ager.aging = mode
@@ -109,6 +122,8 @@ def main():
     parser.add_argument("--betas", type=float, nargs="+", default=[1.0, 4.0, 8.0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--warmup-steps", type=int, default=0,
+                        help="model.beta_warmup_steps: beta grows linearly from 0 over these steps (ours; 0: off)")
     parser.add_argument("--faces", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "cvae_study")
     parser.add_argument("--measure-only", action="store_true",
@@ -128,7 +143,8 @@ def main():
     scheme = get_scheme(data.age_groups)
     evaluation_set = synthetic_test_set(data, args.faces)
     if args.pictures_only:
-        write_pictures(args.out / f"beta_{args.betas[0]}", evaluation_set, scheme, args.out, f"beta{args.betas[0]:g}")
+        write_pictures(args.out / run_name(args.betas[0], args.warmup_steps), evaluation_set, scheme, args.out,
+                       f"beta{args.betas[0]:g}")
         return
     factors, names = factors_of(evaluation_set.identities, evaluation_set.ages, data.synthetic_seed)
     train_ids, _ = synthetic_faces.split_identities(data.synthetic_identities, data.synthetic_test_fraction,
@@ -142,29 +158,32 @@ def main():
                           np.full(int(others.sum()), group)))
     baseline = age_group_metrics(np.concatenate([p for p, _ in unchanged]), np.concatenate([t for _, t in unchanged]),
                                  scheme)
-    print(f"{len(evaluation_set)} synthetic test faces; factors: {', '.join(names)}")
+    print(f"{len(evaluation_set)} synthetic test faces; factors: {', '.join(names)}; "
+          f"beta warm-up: {args.warmup_steps or 'none'}")
     results = []
     for beta in args.betas:
         if args.measure_only:
             from ragan_tf.config import load_config as load
 
-            config, seconds = load(args.out / f"beta_{beta}" / "config.yaml"), float("nan")
+            config, seconds = load(args.out / run_name(beta, args.warmup_steps) / "config.yaml"), float("nan")
         else:
-            config, seconds = train_one(beta, args.epochs, args.steps, args.out)
-        row, aging, ager = measure(config, args.out / f"beta_{beta}", evaluation_set, factors, names, estimator,
-                                   scheme)
+            config, seconds = train_one(beta, args.warmup_steps, args.epochs, args.steps, args.out)
+        row, aging, ager = measure(config, args.out / run_name(beta, args.warmup_steps), evaluation_set, factors,
+                                   names, estimator, scheme)
         results.append((beta, seconds, row, aging))
         print(f"beta {beta:g}: trained {args.epochs * args.steps} steps in {seconds:.0f} s; {row}; aging {aging}",
               flush=True)
-    print("\n| beta | MIG | MIG gap of age | best-isolated factor | reconstruction MSE ([-1, 1]) | L1 (0-255) | "
-          "age MAE, condition | in group, condition | age MAE, shift | in group, shift | train s |")
-    print("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("\n| beta | MIG | MIG gap of age | best-isolated factor | active units | reconstruction MSE ([-1, 1]) | "
+          "L1 (0-255) | age MAE, condition | in group, condition | age MAE, shift | in group, shift | train s |")
+    print("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for beta, seconds, row, aging in results:
-        print(f"| {beta:g} | {row['mig']:.3f} | {row['age_gap']:.3f} | {row['best_factor']} | {row['mse']:.4f} | "
+        print(f"| {beta:g} | {row['mig']:.3f} | {row['age_gap']:.3f} | {row['best_factor']} | "
+              f"{row['active_units']} | {row['mse']:.4f} | "
               f"{row['l1_0_255']:.1f} | {aging['condition'][0]:.1f} | {aging['condition'][1]:.1%} | "
               f"{aging['shift'][0]:.1f} | {aging['shift'][1]:.1%} | {seconds:.0f} |")
-    print(f"| unchanged input | | | | | | {baseline['mae_to_anchor']:.1f} | {baseline['in_group_share']:.1%} | | | |")
-    write_pictures(args.out / f"beta_{args.betas[0]}", evaluation_set, scheme, args.out, f"beta{args.betas[0]:g}")
+    print(f"| unchanged input | | | | | | | {baseline['mae_to_anchor']:.1f} | {baseline['in_group_share']:.1%} | | | |")
+    write_pictures(args.out / run_name(args.betas[0], args.warmup_steps), evaluation_set, scheme, args.out,
+                   f"beta{args.betas[0]:g}")
 
 
 def write_pictures(run_dir, evaluation_set, scheme, out, stem):
