@@ -11,6 +11,13 @@ FACES = [
     "onnxruntime<1.31",
     "pillow<13",
 ]
+# `ragan-tf export --onnx`: converter (tf2onnx; its upstream CI stops at TF 2.15, so only the tested
+# minor is allowed), the ONNX protobuf library and the runtime of the parity check. Tested with
+# TensorFlow 2.21.0: tf2onnx 1.17.0, onnx 1.23.2, onnxruntime 1.30.0.
+ONNX = ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<1.24", "onnxruntime<1.31"]
+# LiteRT's interpreter for the TFLite parity check (TF's tf.lite.Interpreter is deprecated; the
+# check falls back to it without this extra). Tested: ai-edge-litert 2.3.0.
+LITERT = ["ai-edge-litert>=2.3,<3"]
 
 setup(
     name="ragan-tf",
@@ -50,10 +57,13 @@ setup(
         # Offline face tooling (detector, landmarks, identity descriptor, age estimator):
         # `ragan-tf age` and the real-photo evaluation metrics need it.
         "faces": FACES,
+        "onnx": ONNX,
+        "litert": LITERT,
         # Tests cover the photo pipeline too, so development installs the face tooling.
         # dill: tensorflow-datasets' DatasetBuilderTestCase imports it (0.x: a minor may break).
         # scikit-image (reference SSIM, test photo): dev only; its 0.x minors keep deprecation cycles.
-        "dev": ["pytest>=8,<10", "scikit-image>=0.22,<1", "dill<0.5", *FACES],
+        # The ONNX and LiteRT extras: the export tests convert and check both formats (~95 MB installed).
+        "dev": ["pytest>=8,<10", "scikit-image>=0.22,<1", "dill<0.5", *FACES, *ONNX, *LITERT],
     },
     entry_points={"console_scripts": ["ragan-tf=ragan_tf.cli:main"]},
 )

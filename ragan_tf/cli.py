@@ -78,7 +78,8 @@ def _train(args):
 def _export(args):
     from ragan_tf.export import export_saved_model
 
-    export_saved_model(args.run_dir, args.out, overwrite=args.overwrite, tflite=args.tflite, archive=args.archive)
+    export_saved_model(args.run_dir, args.out, overwrite=args.overwrite, tflite=args.tflite, archive=args.archive,
+                       onnx=args.onnx)
 
 
 def _age(args):
@@ -88,7 +89,7 @@ def _age(args):
         args.photos, args.model, args.ages, args.out, detector=args.detector, gif_frames=args.gif_frames,
         strip=not args.no_strip, crops=args.save_crops, max_pixels=args.max_pixels, overwrite=args.overwrite,
         source_age=args.source_age, gender=None if args.gender is None else ("male", "female").index(args.gender),
-        sha256=args.sha256,
+        sha256=args.sha256, runtime=args.runtime,
     )
 
 
@@ -179,7 +180,10 @@ def build_parser():
     export.add_argument("run_dir", help="a finished training run folder, e.g. checkpoints/ragan_synthetic_quickstart")
     export.add_argument("--out", required=True, help="SavedModel folder to create")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    export.add_argument("--tflite", action="store_true", help="also write model.tflite and check it against the SavedModel")
+    export.add_argument("--tflite", action="store_true", help="also write model.tflite and model_float16.tflite "
+                        "(float16 weights) of the float core and check them against the SavedModel")
+    export.add_argument("--onnx", action="store_true", help="also write model.onnx of the float core (tf2onnx) and "
+                        "check it against the SavedModel with onnxruntime; needs pip install 'ragan-tf[onnx]'")
     export.add_argument("--archive", action="store_true",
                         help="also write OUT.tar.gz (the export as its single top-level folder) and OUT.tar.gz.sha256 "
                              "(sha256sum format), for `age --model` / `evaluate --model` as a file or URL")
@@ -206,6 +210,8 @@ def build_parser():
     age.add_argument("--save-crops", action="store_true", help="also write the aligned and aged face crops")
     age.add_argument("--max-pixels", type=int, default=100_000_000,
                      help="refuse photos with more pixels than this (decompression bombs)")
+    age.add_argument("--runtime", choices=["saved_model", "onnx"], default="saved_model",
+                     help="run the SavedModel (default) or the export's model.onnx (`export --onnx`) with onnxruntime")
     age.set_defaults(handler=_age)
 
     evaluate = commands.add_parser("evaluate", help="measure a run or an export on the test split",

@@ -60,7 +60,9 @@ def tiny_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_export(tiny_run, tmp_path_factory):
-    """`ragan-tf export` of `tiny_run`, with the TFLite model."""
+    """`ragan-tf export` of `tiny_run`, with the TFLite models (float32, float16 weights) and the
+    ONNX model (the `onnx` extra, which the `dev` extra installs)."""
     from ragan_tf.export import export_saved_model
 
-    return export_saved_model(tiny_run, tmp_path_factory.mktemp("tiny_export") / "model", tflite=True, verbose=False)
+    return export_saved_model(tiny_run, tmp_path_factory.mktemp("tiny_export") / "model", tflite=True, onnx=True,
+                              verbose=False)

@@ -108,11 +108,15 @@ def signature_docs(model):
     return docs
 
 
-def model_card(config, run_dir, model, checks=None, provenance=None):
+def model_card(config, run_dir, model, checks=None, provenance=None, formats=None):
     """The `signature.json` dictionary for the export of `model` (the run's inference network).
 
     `provenance` is the run's data provenance (default: `run_provenance`); its
-    `alignment` is the crop the model expects.
+    `alignment` is the crop the model expects. `formats` describes the files
+    converted from the float core beside the SavedModel (`model.tflite`,
+    `model_float16.tflite`, `model.onnx`): `{file name: {"format", "signature",
+    "weights", "bytes", "checked_with", "max_abs_difference", ...}}`; `checks`
+    holds each largest difference under its own key as well.
     """
     from ragan_tf.models.registry import get_family
     from ragan_tf.models.tasks import task_names
@@ -146,13 +150,14 @@ def model_card(config, run_dir, model, checks=None, provenance=None):
         "signatures": signature_docs(model),
         "training": {"config": dataclasses.asdict(config), **training_summary(run_dir)},
         "checks": dict(checks or {}),
+        "formats": dict(formats or {}),
         "limitations": LIMITATIONS.get(dataset, []) + general,
     }
 
 
-def write_model_card(export_dir, config, run_dir, model, checks=None, provenance=None):
+def write_model_card(export_dir, config, run_dir, model, checks=None, provenance=None, formats=None):
     """Writes `signature.json` and `MODEL_CARD.md` into `export_dir`; returns the card dict."""
-    card = model_card(config, run_dir, model, checks, provenance)
+    card = model_card(config, run_dir, model, checks, provenance, formats)
     export_dir = Path(export_dir)
     (export_dir / "signature.json").write_text(json.dumps(card, indent=2) + "\n")
     (export_dir / "MODEL_CARD.md").write_text(markdown_card(card))
@@ -197,6 +202,14 @@ def markdown_card(card):
     metric_lines = "\n".join(f"| {key} | {value:.4f} |" for key, value in metrics.items()) or "| (none) | |"
     limitations = "\n".join(f"- {line}" for line in card["limitations"])
     checks = "\n".join(f"- {key}: {value:.3g}" for key, value in card["checks"].items()) or "- none run"
+    formats = "\n".join(
+        f"| `{name}` | {entry['format']} `{entry['signature']}`, {entry['weights']} weights"
+        + (f", opset {entry['opset']}" if "opset" in entry else "")
+        + f" | {entry['bytes']:,} | {entry['checked_with']} | {entry['max_abs_difference']:.3g} |"
+        for name, entry in card.get("formats", {}).items()
+    )
+    formats = formats and ("\n\n| file | model | bytes | checked with | largest difference from the SavedModel |\n"
+                           "| --- | --- | --- | --- | --- |\n" + formats)
     return f"""# Model card: {card['model']['experiment']} ({card['model']['type']})
 
 Exported {card['exported']} from `{card['model']['run_dir']}` by ragan-tf.
@@ -227,7 +240,7 @@ Continuous age: {card['continuous_age']}
 
 ## Export checks
 
-{checks}
+{checks}{formats}
 
 ## Limitations and bias
 

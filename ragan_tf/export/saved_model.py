@@ -31,6 +31,13 @@ With `--archive` it is also packed as `<out>.tar.gz` (the export as its single
 top-level folder) with `<out>.tar.gz.sha256` beside it
 (`ragan_tf.export.model_source.write_model_archive`), the archive
 `ragan-tf age --model` and `Ager` read from a file or a URL.
+
+The float core signature also goes, on request, to `model.tflite` and
+`model_float16.tflite` (`--tflite`: `ragan_tf.export.tflite`) and to
+`model.onnx` (`--onnx`: `ragan_tf.export.onnx_export`, the `onnx` extra,
+refused before anything is written when it is missing); each is checked
+against the SavedModel on the same inputs, and the card records its size,
+what checked it and the largest difference (`formats`, and `checks`).
 """
 
 import contextlib
@@ -161,7 +168,7 @@ def build_export_archive(model, scheme):
     return archive
 
 
-def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=True, archive=False):
+def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=True, archive=False, onnx=False):
     """Exports a run's inference network as a SavedModel with a model card beside it.
 
     Every check comes first (the run folder and its model file, `out_dir`
@@ -176,12 +183,14 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
         run_dir: a finished `ragan-tf train` run folder.
         out_dir: the SavedModel folder to create, outside `run_dir`.
         overwrite: replace an existing `out_dir` (only a previous export).
-        tflite: also write `model.tflite` (the float core: `generate` for an age
-            transformer, `generate_from_noise` for a sampler) and check it
-            against the SavedModel.
+        tflite: also write `model.tflite` and `model_float16.tflite` (float16
+            weights) of the float core (`generate` for an age transformer,
+            `generate_from_noise` for a sampler) and check them against the SavedModel.
         verbose: print what was written.
         archive: also write `<out_dir>.tar.gz` (the export as its single top-level
             folder) and `<out_dir>.tar.gz.sha256` (`sha256sum` format) beside `out_dir`.
+        onnx: also write `model.onnx` of the float core (tf2onnx, the `onnx` extra)
+            and check it against the SavedModel with onnxruntime.
 
     Returns:
         The `Path` of the SavedModel.
@@ -190,9 +199,14 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
         ExportInputNotFound: no such run folder, or one without its config or model file.
         ExportError: a damaged model file, non-finite weights, an unknown (or damaged)
             data provenance, an `out_dir` that is or holds the run, a file, a folder
-            that is not an export, or not writable.
+            that is not an export, or not writable; `onnx` without the `onnx` extra
+            installed, or a graph tf2onnx cannot convert or onnxruntime cannot run.
         ConfigError: `out_dir` (or, with `archive`, its archive) exists and `overwrite` is not set.
     """
+    if onnx:
+        from ragan_tf.export.onnx_export import require_onnx
+
+        require_onnx()
     out_dir = Path(out_dir)
     model_path = run_model_path(run_dir)
     check_out(out_dir, model_path, overwrite)
@@ -205,13 +219,17 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
     staging = staging_folder(out_dir)
     try:
         build_export_archive(model, scheme).write_out(str(staging), verbose=False)
-        checks = {}
+        formats = {}
         if tflite:
-            from ragan_tf.export.tflite import check_tflite, export_tflite
+            from ragan_tf.export.tflite import export_checked_tflite
 
-            export_tflite(staging, staging / "model.tflite")
-            checks["tflite_max_abs_difference"] = check_tflite(staging, staging / "model.tflite")
-        card = write_model_card(staging, config, Path(run_dir), model, checks, provenance)
+            formats.update(export_checked_tflite(staging))
+        if onnx:
+            from ragan_tf.export.onnx_export import export_checked_onnx
+
+            formats.update(export_checked_onnx(staging))
+        card = write_model_card(staging, config, Path(run_dir), model, format_checks(formats), provenance,
+                                formats=formats)
         move_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -225,6 +243,18 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
         if verbose:
             print(f"Wrote archive {tar_path} (sha256 {digest})\n  {digest_path}")
     return out_dir
+
+
+#: The `checks` key of each format's largest difference from the SavedModel (the first one is
+#: what cards have recorded since TFLite export began).
+CHECK_KEYS = {"model.tflite": "tflite_max_abs_difference",
+              "model_float16.tflite": "tflite_float16_max_abs_difference",
+              "model.onnx": "onnx_max_abs_difference"}
+
+
+def format_checks(formats):
+    """The card's `checks`: `{CHECK_KEYS[file]: largest difference}` for every format written."""
+    return {CHECK_KEYS[name]: entry["max_abs_difference"] for name, entry in formats.items()}
 
 
 def check_archive_out(out_dir, overwrite):

@@ -6,6 +6,10 @@ detection, 68 landmarks, the alignment recipe the model was trained with,
 a landmark face mask), the SavedModel's `with_face_mask` signature (one
 call per face for all target ages), and `paste_back.paste_back_all`
 (inverse warp, feathered blend). The result is the whole photo at each age.
+With `runtime="onnx"` (`ragan-tf age --runtime onnx`) the export's
+`model.onnx` (`ragan-tf export --onnx`: the float core `generate`) runs in
+onnxruntime instead, wrapped in the resizing and uint8 conversion
+`with_face_mask` does around that core (`onnx_age_crops`).
 
 The crop is the model card's `alignment`, the one its training data was
 prepared with (`ragan_tf.data.provenance`). A model trained on a dataset's
@@ -34,6 +38,7 @@ from ragan_tf.faces.photo_io import DEFAULT_MAX_PIXELS, PhotoError, load_photo
 from ragan_tf.inference.paste_back import paste_back_all
 
 MIN_AGE, MAX_AGE = 0, 120
+RUNTIMES = ("saved_model", "onnx")
 
 
 class AgingError(RaganError, ValueError):
@@ -142,6 +147,45 @@ def card_alignment(card, model="the model"):
     return get_spec(alignment)
 
 
+def onnx_core(model, card):
+    """An onnxruntime session of the export folder `model`'s `model.onnx` (its card: `card`).
+
+    Raises:
+        AgingError: no `model.onnx` (exported without `--onnx`), a model that reads the
+            face's own age and gender (`with_source`: the ONNX core takes neither), or no onnxruntime.
+    """
+    from ragan_tf.export.onnx_export import ONNX_EXTRA, ONNX_FILE  # lazy: ragan_tf.export loads keras
+
+    if "with_source" in card.get("signatures", {}):
+        raise AgingError(f"{model}: --runtime onnx runs {ONNX_FILE}, the float core `generate`, which takes no "
+                         "source age or gender, and this model reads them (with_source); use --runtime saved_model.")
+    path = Path(model) / ONNX_FILE
+    if not path.is_file():
+        raise AgingError(f"{model}: no {ONNX_FILE} in the export; export the run again with `ragan-tf export RUN_DIR "
+                         "--out DIR --onnx`, or use --runtime saved_model.")
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise AgingError(f"--runtime onnx needs onnxruntime ({error}); install it with: {ONNX_EXTRA}") from None
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def onnx_age_crops(session, image_size, crop, mask, ages):
+    """`with_face_mask` on one crop with the ONNX float core `session`: uint8 [S', S', 3] and its mask
+    [S', S'] -> uint8 [A, S', S', 3], resized to and from the model's `image_size` and rounded exactly
+    as the SavedModel does (`ragan_tf.export.serving.AgingFunctions._age_uint8`)."""
+    import tensorflow as tf
+
+    count, (height, width) = len(ages), np.shape(crop)[:2]
+    size = (image_size, image_size)
+    image = tf.image.resize(tf.cast(crop[None], tf.float32) / 127.5 - 1.0, size, antialias=True).numpy()
+    face_mask = tf.image.resize(np.asarray(mask, np.float32)[None, ..., None], size, antialias=True).numpy()
+    aged = session.run(None, {"image": np.repeat(image, count, 0), "face_mask": np.repeat(face_mask, count, 0),
+                              "target_age": np.asarray(ages, np.int32).astype(np.float32)})[0]
+    resized = tf.image.resize(aged, (height, width), antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value((resized + 1.0) * 127.5, 0.0, 255.0)), tf.uint8).numpy()
+
+
 def chip_face(rgb, landmarks, crop_size) -> AlignedFace:
     """The whole photo as the chip of a model trained on a dataset's own chips (alignment "none").
 
@@ -194,6 +238,9 @@ class Ager:
         sha256: the archive's (or download's) expected SHA-256; a mismatch is refused.
         cache_dir: where archives are unpacked and downloads kept (default:
             `$RAGAN_TF_CACHE`, else `~/.cache/ragan_tf/models`).
+        runtime: `"saved_model"` (the SavedModel's `with_face_mask`) or `"onnx"`: the
+            export's `model.onnx` (`ragan-tf export --onnx`) in onnxruntime (`onnx_core`),
+            with the same pre- and post-processing (`onnx_age_crops`).
 
     Faces are cropped with the card's alignment (`align_faces`); for a model
     trained on a dataset's own chips (alignment "none") the photo's centred
@@ -201,7 +248,8 @@ class Ager:
 
     Raises:
         AgingError: `model` is not an export of an age transformer, or its card
-            records no (or an unknown) face alignment.
+            records no (or an unknown) face alignment; an unknown `runtime`, or
+            `"onnx"` for an export without `model.onnx` or one that reads source ages.
         ModelSourceError: `model` is missing, a file that is not an archive, an archive
             without an export inside, an unreachable URL, or fails its `sha256`.
 
@@ -214,11 +262,14 @@ class Ager:
     """
 
     def __init__(self, model, detector="auto", max_pixels=DEFAULT_MAX_PIXELS, crop_size=None, source_age=None,
-                 gender=None, sha256=None, cache_dir=None):
+                 gender=None, sha256=None, cache_dir=None, runtime="saved_model"):
         import tensorflow as tf
 
         from ragan_tf.export.model_source import resolve_model  # lazy: ragan_tf.export loads keras
 
+        if runtime not in RUNTIMES:
+            raise AgingError(f"runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}.")
+        self.runtime = runtime
         model = self.model_dir = resolve_model(model, sha256=sha256, cache_dir=cache_dir)
         self.card = read_export_card(model)
         self.image_size = int(self.card["image_size"])
@@ -226,10 +277,13 @@ class Ager:
         self.max_pixels = max_pixels
         self.spec = card_alignment(self.card, model)  # None: the chips as they are
         self.detector = FaceDetector(detector)
-        self._saved_model = tf.saved_model.load(str(model))
-        self._with_face_mask = self._saved_model.signatures["with_face_mask"]
-        # Models that read the face's own age and gender (the conditional VAE): the user's, else estimated.
-        self._with_source = self._saved_model.signatures.get("with_source")
+        self._onnx = onnx_core(model, self.card) if runtime == "onnx" else None
+        self._saved_model = self._with_face_mask = self._with_source = None
+        if self._onnx is None:
+            self._saved_model = tf.saved_model.load(str(model))
+            self._with_face_mask = self._saved_model.signatures["with_face_mask"]
+            # Models that read the face's own age and gender (the conditional VAE): the user's, else estimated.
+            self._with_source = self._saved_model.signatures.get("with_source")
         if source_age is not None and not 0 <= source_age <= 120:
             raise AgingError(f"--source-age must be a whole number of years within 0-120; got {source_age}.")
         if gender not in (None, 0, 1):
@@ -277,6 +331,8 @@ class Ager:
         is the face's `(age, gender)` for a model that takes them."""
         import tensorflow as tf
 
+        if self._onnx is not None:
+            return onnx_age_crops(self._onnx, self.image_size, crop, mask, ages)
         count = len(ages)
         inputs = dict(
             image=tf.constant(np.repeat(crop[None], count, 0)),
