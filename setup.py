@@ -18,6 +18,10 @@ ONNX = ["tf2onnx>=1.17,<1.18", "onnx>=1.17,<1.24", "onnxruntime<1.31"]
 # LiteRT's interpreter for the TFLite parity check (TF's tf.lite.Interpreter is deprecated; the
 # check falls back to it without this extra). Tested: ai-edge-litert 2.3.0.
 LITERT = ["ai-edge-litert>=2.3,<3"]
+# Executing the notebooks in tests/test_notebooks.py: nbclient runs them in an ipykernel kernel of the
+# test's own interpreter (jupyter_client, which the test imports directly, starts it). Tested:
+# nbclient 0.11.0, nbformat 5.11.1, ipykernel 7.4.0, jupyter_client 8.10.0.
+NOTEBOOK_TESTS = ["nbclient>=0.10,<1", "nbformat>=5.10,<6", "ipykernel>=6.29,<8", "jupyter_client>=8,<9"]
 
 setup(
     name="ragan-tf",
@@ -63,7 +67,8 @@ setup(
         # dill: tensorflow-datasets' DatasetBuilderTestCase imports it (0.x: a minor may break).
         # scikit-image (reference SSIM, test photo): dev only; its 0.x minors keep deprecation cycles.
         # The ONNX and LiteRT extras: the export tests convert and check both formats (~95 MB installed).
-        "dev": ["pytest>=8,<10", "scikit-image>=0.22,<1", "dill<0.5", *FACES, *ONNX, *LITERT],
+        # NOTEBOOK_TESTS: tests/test_notebooks.py executes notebooks/*.ipynb.
+        "dev": ["pytest>=8,<10", "scikit-image>=0.22,<1", "dill<0.5", *FACES, *ONNX, *LITERT, *NOTEBOOK_TESTS],
     },
     entry_points={"console_scripts": ["ragan-tf=ragan_tf.cli:main"]},
 )
