@@ -1,7 +1,7 @@
 """The conditional beta-VAE's trade-off: disentanglement (MIG) against reconstruction, per beta,
 and how well each aging mode ages a face, on the synthetic faces (the only data with known factors).
 
-    python benchmarks/cvae.py [--betas 1 4 8] [--epochs 10] [--steps 150] [--warmup-steps 0] [--faces 2000]
+    python benchmarks/cvae.py [--betas 1 4 8] [--epochs 40] [--steps 150] [--warmup-steps 0] [--faces 2000]
                               [--out runs/cvae_study]
 
 For each beta, trains `pipelines/cvae_synthetic_64.yaml` (`model.beta=B`, and
@@ -120,7 +120,7 @@ def measure(config, run_dir, evaluation_set, factors, names, estimator, scheme):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--betas", type=float, nargs="+", default=[1.0, 4.0, 8.0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup-steps", type=int, default=0,
                         help="model.beta_warmup_steps: beta grows linearly from 0 over these steps (ours; 0: off)")
