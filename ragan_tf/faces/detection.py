@@ -3,11 +3,13 @@
 `FaceDetector` runs dlib's HOG detector with the MMOD CNN as fallback (when
 HOG finds nothing) and as confirmation (of weak HOG hits), on a copy of the
 photo shrunk for detection, then dlib's 68-point shape predictor at full
-resolution. dlib and its models (`face_recognition_models`) are imported and
-loaded on first use, once per process. Images narrower or lower than the
-smallest face the detectors find have no face, and the detectors never see
-them: dlib's CNN fails on slivers a few pixels wide, and that failure can
-corrupt the process's memory (later crashes), so it is prevented, not caught.
+resolution. dlib and its models (`face_recognition_models`, the `faces` extra)
+are imported when a `FaceDetector` is made (without them: a one-line
+`MissingExtraError` naming the extra) and loaded on first use, once per
+process. Images narrower or lower than the smallest face the detectors find
+have no face, and the detectors never see them: dlib's CNN fails on slivers a
+few pixels wide, and that failure can corrupt the process's memory (later
+crashes), so it is prevented, not caught.
 
 Example:
     >>> faces = FaceDetector().detect(photo.rgb)   # [68, 2] landmarks per face, left to right
@@ -20,6 +22,7 @@ import hashlib
 import cv2
 import numpy as np
 
+from ragan_tf.errors import require_extra
 from ragan_tf.faces.photo_io import detection_image
 
 DETECTORS = ("auto", "hog", "cnn")
@@ -49,33 +52,27 @@ _CONFIRM_FACE_SIDE = 120  # px: the CNN sees a doubtful face at this size
 _CONFIRM_MIN_IOU = 0.3
 
 
-def _import_dlib():
-    try:
-        import dlib
-        import face_recognition_models
-    except ImportError as error:
-        raise ImportError(
-            f"Face detection needs dlib and its models, and {error.name} is missing: "
-            'install them with `pip install -e ".[faces]"` (dlib-bin, face-recognition-models).'
-        ) from error
-    return dlib, face_recognition_models
+def require_dlib(purpose="Face detection", otherwise=""):
+    """`(dlib, face_recognition_models)`, imported; without them (the `faces` extra), a
+    `MissingExtraError` naming `purpose` and the extra (`ragan_tf.errors.require_extra`)."""
+    return require_extra("faces", purpose, "dlib", "face_recognition_models", otherwise=otherwise)
 
 
 @functools.cache
 def _hog_detector():
-    dlib, _ = _import_dlib()
+    dlib, _ = require_dlib()
     return dlib.get_frontal_face_detector()
 
 
 @functools.cache
 def _cnn_detector():
-    dlib, models = _import_dlib()
+    dlib, models = require_dlib()
     return dlib.cnn_face_detection_model_v1(models.cnn_face_detector_model_location())
 
 
 @functools.cache
 def _shape_predictor():
-    dlib, models = _import_dlib()
+    dlib, models = require_dlib()
     return dlib.shape_predictor(models.pose_predictor_model_location())
 
 
@@ -141,6 +138,7 @@ class FaceDetector:
     def __init__(self, detector="auto", upsample=1, max_detection_side=1024):
         if detector not in DETECTORS:
             raise ValueError(f"unknown face detector {detector!r}; choose one of: {', '.join(DETECTORS)}.")
+        require_dlib()  # a missing `faces` extra is reported here, before any photo is read
         self.detector = detector
         self.upsample = int(upsample)
         self.max_detection_side = int(max_detection_side)
@@ -217,7 +215,7 @@ class FaceDetector:
 
     @staticmethod
     def _landmarks(rgb, box):
-        dlib, _ = _import_dlib()
+        dlib, _ = require_dlib()
         left, top, right, bottom = (int(round(value)) for value in box)
         shape = _shape_predictor()(rgb, dlib.rectangle(left, top, right, bottom))
         return np.array([(point.x, point.y) for point in shape.parts()], np.float64)

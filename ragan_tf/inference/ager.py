@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ragan_tf.errors import RaganError
+from ragan_tf.errors import RaganError, require_extra
 from ragan_tf.faces.affine import transform_points
 from ragan_tf.faces.alignment import SPECS, AlignedFace, align_face, get_spec
 from ragan_tf.faces.detection import FaceDetector
@@ -152,9 +152,10 @@ def onnx_core(model, card):
 
     Raises:
         AgingError: no `model.onnx` (exported without `--onnx`), a model that reads the
-            face's own age and gender (`with_source`: the ONNX core takes neither), or no onnxruntime.
+            face's own age and gender (`with_source`: the ONNX core takes neither).
+        MissingExtraError: no onnxruntime (the `onnx` extra).
     """
-    from ragan_tf.export.onnx_export import ONNX_EXTRA, ONNX_FILE  # lazy: ragan_tf.export loads keras
+    from ragan_tf.export.onnx_export import ONNX_FILE  # lazy: ragan_tf.export loads keras
 
     if "with_source" in card.get("signatures", {}):
         raise AgingError(f"{model}: --runtime onnx runs {ONNX_FILE}, the float core `generate`, which takes no "
@@ -163,10 +164,7 @@ def onnx_core(model, card):
     if not path.is_file():
         raise AgingError(f"{model}: no {ONNX_FILE} in the export; export the run again with `ragan-tf export RUN_DIR "
                          "--out DIR --onnx`, or use --runtime saved_model.")
-    try:
-        import onnxruntime
-    except ImportError as error:
-        raise AgingError(f"--runtime onnx needs onnxruntime ({error}); install it with: {ONNX_EXTRA}") from None
+    (onnxruntime,) = require_extra("onnx", "--runtime onnx", "onnxruntime")
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
@@ -252,6 +250,8 @@ class Ager:
             `"onnx"` for an export without `model.onnx` or one that reads source ages.
         ModelSourceError: `model` is missing, a file that is not an archive, an archive
             without an export inside, an unreachable URL, or fails its `sha256`.
+        MissingExtraError: dlib or its models are not installed (the `faces` extra), checked
+            first; onnxruntime for `"onnx"` (the `onnx` extra).
 
     Example:
     ```python
@@ -269,6 +269,7 @@ class Ager:
 
         if runtime not in RUNTIMES:
             raise AgingError(f"runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}.")
+        self.detector = FaceDetector(detector)  # first: without the `faces` extra, nothing is downloaded or loaded
         self.runtime = runtime
         model = self.model_dir = resolve_model(model, sha256=sha256, cache_dir=cache_dir)
         self.card = read_export_card(model)
@@ -276,7 +277,6 @@ class Ager:
         self.crop_size = int(crop_size or self.image_size)
         self.max_pixels = max_pixels
         self.spec = card_alignment(self.card, model)  # None: the chips as they are
-        self.detector = FaceDetector(detector)
         self._onnx = onnx_core(model, self.card) if runtime == "onnx" else None
         self._saved_model = self._with_face_mask = self._with_source = None
         if self._onnx is None:
