@@ -85,7 +85,8 @@ def test_parser_reads_every_layer_of_the_file():
 
 
 def test_bad_model_files_are_refused_in_one_line(tmp_path):
-    with pytest.raises(frr.FaceRecognitionModelError, match="pip install face-recognition-models"):
+    with pytest.raises(frr.FaceRecognitionModelError,
+                       match=r"pip install 'ragan-tf\[faces\]' \(face-recognition-models\)"):
         frr.read_dlib_resnet(tmp_path / "missing.dat")
     truncated = tmp_path / "truncated.dat"
     with open(frr.default_model_path(), "rb") as file:

@@ -84,7 +84,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from ragan_tf.errors import RaganError
+from ragan_tf.errors import RaganError, install_command
 
 THRESHOLD = 0.6  # dlib's same-person distance (Euclidean, between descriptors)
 CHIP_SIZE = 150
@@ -277,7 +277,7 @@ def read_dlib_resnet(path=None) -> DlibNetwork:
     except FileNotFoundError:
         raise FaceRecognitionModelError(
             f"dlib's face recognition model {path} does not exist; "
-            "install it with `pip install face-recognition-models` or pass the .dat file's path."
+            f"install it with {install_command('faces')} (face-recognition-models) or pass the .dat file's path."
         ) from None
     reader = _Reader(data, path)
     if reader.integer() != 1:
@@ -317,7 +317,8 @@ def default_model_path():
         import face_recognition_models
     except ImportError:
         raise FaceRecognitionModelError(
-            "dlib's face recognition model is missing: install it with `pip install face-recognition-models`."
+            f"dlib's face recognition model is missing: install it with {install_command('faces')} "
+            "(face-recognition-models)."
         ) from None
     return face_recognition_models.face_recognition_model_location()
 
