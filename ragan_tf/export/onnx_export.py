@@ -118,13 +118,14 @@ def runtime_errors():
     return tuple(getattr(state, name) for name in names if hasattr(state, name))
 
 
-def export_checked_onnx(saved_model_dir):
-    """Writes `model.onnx` into the SavedModel folder and checks it against it; returns
-    `{"model.onnx": its model-card entry}` (signature, opset, size, converter, runtime, difference)."""
+def export_checked_onnx(saved_model_dir, reference=None):
+    """Writes `model.onnx` into the SavedModel folder and checks it against it (on `reference`,
+    `core_inputs`' result, computed when not given); returns `{"model.onnx": its model-card
+    entry}` (signature, opset, size, converter, runtime, difference)."""
     from ragan_tf.export.tflite import core_inputs
 
     saved_model_dir = Path(saved_model_dir)
-    reference = core_inputs(saved_model_dir)
+    reference = reference or core_inputs(saved_model_dir)
     path = export_onnx(saved_model_dir, saved_model_dir / ONNX_FILE)
     return {ONNX_FILE: {
         "format": "ONNX", "signature": reference[0], "weights": "float32", "opset": ONNX_OPSET,

@@ -221,14 +221,16 @@ def export_saved_model(run_dir, out_dir, overwrite=False, tflite=False, verbose=
     try:
         build_export_archive(model, scheme).write_out(str(staging), verbose=False)
         formats = {}
-        if tflite:
-            from ragan_tf.export.tflite import export_checked_tflite
+        if tflite or onnx:
+            from ragan_tf.export.tflite import core_inputs, export_checked_tflite
 
-            formats.update(export_checked_tflite(staging))
+            reference = core_inputs(staging)  # one set of inputs and SavedModel outputs for every format
+        if tflite:
+            formats.update(export_checked_tflite(staging, reference))
         if onnx:
             from ragan_tf.export.onnx_export import export_checked_onnx
 
-            formats.update(export_checked_onnx(staging))
+            formats.update(export_checked_onnx(staging, reference))
         card = write_model_card(staging, config, Path(run_dir), model, format_checks(formats), provenance,
                                 formats=formats)
         move_into_place(staging, out_dir)

@@ -127,12 +127,13 @@ def check_tflite(saved_model_dir, tflite_path, count=4, reference=None):
     return float(np.max(np.abs(run_tflite(tflite_path, inputs, name) - expected)))
 
 
-def export_checked_tflite(saved_model_dir):
+def export_checked_tflite(saved_model_dir, reference=None):
     """Writes `model.tflite` and `model_float16.tflite` into the SavedModel folder and checks each
-    against it; returns `{file name: its model-card entry}` (`ragan_tf.export.model_card`: the
-    signature, weights, size, the interpreter that checked it and the largest difference)."""
+    against it (on `reference`, `core_inputs`' result, computed when not given); returns
+    `{file name: its model-card entry}` (`ragan_tf.export.model_card`: the signature, weights,
+    size, the interpreter that checked it and the largest difference)."""
     saved_model_dir = Path(saved_model_dir)
-    reference = core_inputs(saved_model_dir)
+    reference = reference or core_inputs(saved_model_dir)
     interpreter = tflite_interpreter()[1]
     formats = {}
     for file_name, float16 in ((TFLITE_FILE, False), (TFLITE_FLOAT16_FILE, True)):
