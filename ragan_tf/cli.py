@@ -94,6 +94,13 @@ def _age(args):
 
 
 def _evaluate(args):
+    from ragan_tf.config import ConfigError
+
+    if args.estimator_identities < 2:
+        raise ConfigError(f"--estimator-identities must be at least 2 (the identity embedder learns to tell them "
+                          f"apart), got {args.estimator_identities}.")
+    if args.estimator_epochs < 1:
+        raise ConfigError(f"--estimator-epochs must be at least 1, got {args.estimator_epochs}.")
     from ragan_tf.evaluation.evaluate import evaluate
 
     inception = None
@@ -227,7 +234,8 @@ def build_parser():
                           help="also evaluate: identity (output = input; age transformers), untrained "
                                "(a fresh network of the same family)")
     evaluate.add_argument("--estimator-identities", type=int, default=300,
-                          help="training identities for the synthetic age estimator and identity embedder")
+                          help="training identities for the synthetic age estimator and identity embedder "
+                               "(at least 2)")
     evaluate.add_argument("--estimator-epochs", type=int, default=8)
     evaluate.add_argument("--detector", choices=["auto", "hog", "cnn"], default="auto",
                           help="real faces: dlib face detector of the photo age model and the identity descriptor")

@@ -58,6 +58,9 @@ def workdir(tmp_path, monkeypatch):
         (tmp_path / name).write_text(text)
     (tmp_path / "a_file").write_text("not a folder")
     (tmp_path / "empty_raw").mkdir()
+    (tmp_path / "unreadable_raw" / "UTKFace").mkdir(parents=True)  # well-named UTKFace chips that are no images
+    for name in ("25_1_0_20170116190215347.jpg.chip.jpg", "34_1_3_20170119164944624.jpg.chip.jpg"):
+        (tmp_path / "unreadable_raw" / "UTKFace" / name).write_text("not a JPEG")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -91,6 +94,8 @@ PREPARE = [
     (["--manual-dir", "empty_raw", "--out", "out", "--option", "bogus=1"], "has no option 'bogus'"),
     (["--manual-dir", "empty_raw", "--out", "out", "--option", "test_fraction=lots"], "test_fraction"),
     (["--manual-dir", "empty_raw", "--out", "out", "--size", "-5"], "image_size must be between 16 and 1024"),
+    (["--out", "out", "--mask", "none", "--workers", "1", "--manual-dir", "unreadable_raw"],
+     "none of the 2 images listed in "),
 ]
 
 
@@ -105,6 +110,10 @@ OTHERS = [
     (["evaluate", "--model", "no_such_run", "--out", "out"], "no such run folder"),
     (["evaluate", "--model", "a_file", "--out", "out"], "is a file"),
     (["evaluate", "--model", "empty_raw", "--out", "out"], "no config.yaml"),
+    (["evaluate", "--model", "no_such_run", "--out", "out", "--estimator-identities", "1"],
+     "--estimator-identities must be at least 2"),
+    (["evaluate", "--model", "no_such_run", "--out", "out", "--estimator-epochs", "0"],
+     "--estimator-epochs must be at least 1, got 0"),
     (["show-dataset", "nowhere", "--out", "x.png"], "takes 'synthetic' or a folder"),
     (["show-dataset", "synthetic", "--out", "x.png", "--size", "5"], "--size must be 32 to 256 px"),
     (["show-dataset", "synthetic", "--out", "x.png", "--identities", "0"], "--identities must be at least 1"),

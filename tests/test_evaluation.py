@@ -1,7 +1,7 @@
 import numpy as np
 
 from ragan_tf.data import synthetic_faces
-from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor, render_batch
+from ragan_tf.evaluation.synthetic_age_regressor import SyntheticAgeRegressor, cosine_decay_steps, render_batch
 from ragan_tf.sampling import age_to_every_group, aging_grid
 
 
@@ -15,6 +15,13 @@ def test_age_regressor_trains_and_predicts_years():
     regressor = SyntheticAgeRegressor.train(32, identities=range(6), images_per_identity=4, epochs=1, batch_size=8)
     ages = regressor.predict_ages(render_batch([(100, 10.0), (101, 80.0)], 32))
     assert ages.shape == (2,) and np.all(np.isfinite(ages))
+
+
+def test_age_regressor_trains_on_fewer_images_than_a_batch():
+    # `evaluate --estimator-identities 4`: 32 renders, batch 64 -> one step per epoch, not decay_steps=0.
+    assert cosine_decay_steps(32, 64, 8) == 8 and cosine_decay_steps(2400, 64, 8) == 296
+    regressor = SyntheticAgeRegressor.train(32, identities=range(2), images_per_identity=4, epochs=2)
+    assert np.all(np.isfinite(regressor.predict_ages(render_batch([(100, 10.0)], 32))))
 
 
 def test_aging_grid_has_one_column_per_group_and_the_input():

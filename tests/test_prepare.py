@@ -99,9 +99,9 @@ def test_prepare_aligns_faces_and_reports_every_skip(prepared_faces):
     assert identities == [0, 1, 2, 3, 4, 5]
 
 
-def test_interrupted_prepare_continues_without_redoing_finished_shards(faces_folder, tmp_path, monkeypatch):
-    calls = []
-    real = prepare_module.prepare_shard
+def interrupt_the_second_shard(monkeypatch):
+    """Makes `prepare_shard` raise KeyboardInterrupt (Ctrl-C) on its second call; returns the real one."""
+    calls, real = [], prepare_module.prepare_shard
 
     def interrupt_second(task):
         calls.append(task.name)
@@ -110,6 +110,11 @@ def test_interrupted_prepare_continues_without_redoing_finished_shards(faces_fol
         return real(task)
 
     monkeypatch.setattr(prepare_module, "prepare_shard", interrupt_second)
+    return real
+
+
+def test_interrupted_prepare_continues_without_redoing_finished_shards(faces_folder, tmp_path, monkeypatch):
+    real = interrupt_the_second_shard(monkeypatch)
     out = tmp_path / "out"
     with pytest.raises(PrepareError, match="run the same command again"):
         prepare("folder", faces_folder, out, image_size=32, shard_size=3, workers=1, **QUIET)
@@ -339,3 +344,32 @@ def test_a_folder_prepared_before_no_face_existed_still_resumes(tmp_path):
     assert again.prepared_now == 0 and sum(again.written.values()) == 2
     with pytest.raises(PrepareError, match="no_face"):
         prepare("utkface", tmp_path / "raw", tmp_path / "out", image_size=32, no_face="skip", **QUIET)
+
+
+def test_every_image_skipped_is_one_clear_error_that_keeps_what_was_there(tmp_path, monkeypatch):
+    raw = write_collection(tmp_path / "raw", [{"file": f"bad{index}.png", "age": 30 + index, "split": "train"}
+                                              for index in range(3)],
+                           {f"bad{index}.png": b"not an image" for index in range(3)})
+    fast = dict(image_size=32, alignment="none", mask="none", shard_size=1, workers=1, **QUIET)
+    (tmp_path / "empty").mkdir()  # an --out made beforehand stays, empty
+    with pytest.raises(PrepareError, match=r"none of the 3 images listed in .*raw could be prepared, so nothing was "
+                                           r"written to .*empty: unreadable: 3, e.g. bad0.png \("):
+        prepare("folder", raw, tmp_path / "empty", **fast)
+    assert list((tmp_path / "empty").iterdir()) == []
+    real = interrupt_the_second_shard(monkeypatch)
+    with pytest.raises(PrepareError, match="run the same command again"):
+        prepare("folder", raw, tmp_path / "resumed", **fast)
+    before = sorted(path.name for path in (tmp_path / "resumed").rglob("*"))
+    monkeypatch.setattr(prepare_module, "prepare_shard", real)
+    with pytest.raises(PrepareError, match="none of the 3 images"):
+        prepare("folder", raw, tmp_path / "resumed", **fast)
+    assert sorted(path.name for path in (tmp_path / "resumed").rglob("*")) == before  # the earlier run's shard stays
+
+
+def test_a_split_whose_every_image_was_skipped_does_not_stop_the_others(tmp_path):
+    rng = np.random.default_rng(0)
+    raw = write_collection(tmp_path / "raw", [{"file": "bad.png", "age": 30, "split": "train"},
+                                              {"file": "good.png", "age": 50, "split": "test"}],
+                           {"bad.png": b"not an image", "good.png": rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)})
+    report = prepare("folder", raw, tmp_path / "out", image_size=32, alignment="none", mask="none", workers=1, **QUIET)
+    assert report.written == {"test": 1, "train": 0} and (tmp_path / "out" / "preview.png").is_file()

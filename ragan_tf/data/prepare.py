@@ -308,6 +308,8 @@ def _plan(spec, result, settings, shard_size):
 
 
 def _check_out_dir(out_dir, plan, overwrite):
+    """Checks `out_dir` against `plan` and writes the plan there; True when it was (re)written now,
+    False when an unfinished preparation with the same plan continues."""
     plan_path = os.path.join(out_dir, PLAN_FILE)
     if os.path.exists(plan_path):
         with open(plan_path) as file:
@@ -319,7 +321,7 @@ def _check_out_dir(out_dir, plan, overwrite):
                 "choose another --out, or pass --overwrite to start it again."
             )
         if previous == plan and not overwrite:
-            return
+            return False
     elif os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         raise PrepareError(f"{out_dir} exists and is not a ragan-tf prepared folder; choose an empty or new --out.")
     if overwrite and os.path.isdir(out_dir):
@@ -327,6 +329,69 @@ def _check_out_dir(out_dir, plan, overwrite):
     os.makedirs(os.path.join(out_dir, "shards"), exist_ok=True)
     with open(plan_path, "w") as file:
         json.dump(plan, file, indent=1)
+    return True
+
+
+def _first_missing(path):
+    """The outermost folder of `path` that does not exist yet (`path` itself or one above it), or None."""
+    missing = None
+    while not os.path.exists(path):
+        missing, parent = path, os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
+def _remove_this_run(out_dir, tasks, created, wrote_plan):
+    """Removes what this run wrote to `out_dir`, and nothing that was there before it.
+
+    `created`: the folder this run created to hold `out_dir` (removed whole), or None;
+    `wrote_plan`: whether this run wrote `prepare.json` (else an earlier run's, kept
+    with that run's finished shards).
+    """
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    for task in tasks:
+        for path in (shard_path(out_dir, task.dataset, task.split, task.index, task.num_shards), _summary_path(task)):
+            if os.path.exists(path):
+                os.remove(path)
+    if wrote_plan:
+        os.remove(os.path.join(out_dir, PLAN_FILE))
+        if not os.listdir(os.path.join(out_dir, "shards")):
+            os.rmdir(os.path.join(out_dir, "shards"))
+
+
+def _nothing_usable(spec, manual_dir, out_dir, result, summaries, settings):
+    """The one-line reason of a preparation whose every image was skipped."""
+    skipped, examples = {}, {}
+    for summary in summaries:
+        for reason, count in summary["skipped"].items():
+            skipped[reason] = skipped.get(reason, 0) + count
+            examples.setdefault(reason, []).extend(summary["skipped_examples"].get(reason, []))
+    reasons = []
+    for reason, count in sorted(skipped.items(), key=lambda item: (-item[1], item[0])):
+        example, meaning = (examples.get(reason) or [""])[0], SKIP_REASONS.get(reason)
+        if "(" not in example and meaning:  # an example without its own detail: say what the reason means
+            example += f" ({meaning})"
+        reasons.append(f"{reason}: {count}" + (f", e.g. {example}" if example else ""))
+    hints = []
+    if "several faces" in skipped and settings["multiple_faces"] == "skip":
+        hints.append("--multiple-faces largest takes the largest face")
+    if "no face" in skipped and settings["alignment"] == "none" and settings["no_face"] == "skip":
+        hints.append("--no-face keep keeps them with an all-ones mask")
+    elif "no face" in skipped and settings["detector"] == "hog":  # "auto" tries the CNN already
+        hints.append("--detector auto or cnn finds more faces")
+    listed = sum(summary["records"] for summary in summaries)
+    dropped = sum(result.skipped.values())
+    return (
+        f"{spec.name}: none of the {listed} images listed in {manual_dir} could be prepared, "
+        f"so nothing was written to {out_dir}: " + "; ".join(reasons)
+        + (f"; the reader also dropped {dropped} ({', '.join(f'{r}: {c}' for r, c in sorted(result.skipped.items()))})"
+           if dropped else "")
+        + (f". {'; '.join(hints)}." if hints else ".")
+    )
 
 
 def _run_tasks(tasks, workers, progress, total_records):
@@ -468,7 +533,8 @@ def prepare(
             + f".\n{spec.instructions.strip()}"
         )
     plan, splits = _plan(spec, result, settings, int(shard_size))
-    _check_out_dir(out_dir, plan, overwrite)
+    created = _first_missing(out_dir)  # removed again if no image can be prepared
+    wrote_plan = _check_out_dir(out_dir, plan, overwrite)
     tasks, summaries = [], []
     for split, shards in splits.items():
         for index, records in enumerate(shards):
@@ -500,6 +566,9 @@ def prepare(
             f"interrupted with {finished} of {sum(plan['shards'].values())} shards finished; "
             "run the same command again to continue."
         ) from None
+    if not any(summary["written"] for summary in summaries):  # before tfds metadata of empty splits
+        _remove_this_run(out_dir, tasks, created, wrote_plan)
+        raise PrepareError(_nothing_usable(spec, manual_dir, out_dir, result, summaries, settings))
     seconds = time.perf_counter() - start
     settings["processed_now"] = total
     report = _finish(spec, out_dir, plan, summaries, result, settings, seconds, len(tasks), resumed)
@@ -566,7 +635,9 @@ def _finish(spec, out_dir, plan, summaries, result, settings, seconds, prepared_
         prepared_now=prepared_now,
         resumed=resumed,
     )
-    _write_pictures(out_dir, spec, group_counts, "train" if "train" in plan["shards"] else sorted(plan["shards"])[0])
+    # The preview shows the train split, or the fullest split when every training image was skipped.
+    preview_split = "train" if written.get("train") else max(sorted(written), key=written.get)
+    _write_pictures(out_dir, spec, group_counts, preview_split)
     with open(os.path.join(out_dir, "report.json"), "w") as file:
         json.dump(report.to_dict(), file, indent=1, default=str)
     with open(os.path.join(out_dir, "report.md"), "w") as file:

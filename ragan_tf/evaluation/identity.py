@@ -35,6 +35,7 @@ import numpy as np
 
 from ragan_tf.data import synthetic_faces
 from ragan_tf.evaluation.image_batches import as_uint8_batch, image_list
+from ragan_tf.evaluation.synthetic_age_regressor import cosine_decay_steps
 
 
 def verification_rate(distances, threshold):
@@ -298,7 +299,7 @@ class SyntheticIdentityEmbedder(IdentityEmbedder):
             logits = scale * (cosine - margin * target)
             return keras.losses.categorical_crossentropy(target, logits, from_logits=True)
 
-        steps = max(1, epochs * (len(x_train) // batch_size))
+        steps = cosine_decay_steps(len(x_train), batch_size, epochs)
         classifier.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
                            loss=cosface_loss)
         classifier.fit(x_train, labels, batch_size=batch_size, epochs=epochs, verbose=0)

@@ -31,6 +31,16 @@ def cnn_trunk(image_size):
     return inputs, keras.layers.GlobalAveragePooling2D()(x)
 
 
+def cosine_decay_steps(samples, batch_size, epochs):
+    """Steps of the cosine learning-rate decay of a `fit` over `samples` for `epochs`.
+
+    Whole batches per epoch, but at least one: a set smaller than one batch
+    (a few estimator identities) is still one step per epoch, so the rate
+    decays over the steps `fit` runs instead of `decay_steps=0` refusing.
+    """
+    return int(epochs) * max(1, int(samples) // int(batch_size))
+
+
 def build_age_regressor(image_size):
     """`cnn_trunk`, a dense layer, one output = age / MAX_AGE. Input in [-1, 1]."""
     import keras
@@ -69,7 +79,7 @@ class SyntheticAgeRegressor:
         images = render_batch(pairs, image_size, seed)
         ages = np.array([age for _, age in pairs], np.float32) / synthetic_faces.MAX_AGE
         model = build_age_regressor(image_size)
-        steps = epochs * (len(pairs) // batch_size)
+        steps = cosine_decay_steps(len(pairs), batch_size, epochs)
         model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)), loss="mae")
         model.fit(images, ages, batch_size=batch_size, epochs=epochs, verbose=0)
         return cls(model)
