@@ -142,9 +142,10 @@ def paths(args):
     evaluation_set, images, masks = _test_faces(config, args.faces)
     targets = (scheme.group_of(evaluation_set.ages) + 1 + np.arange(len(images)) % (scheme.num_groups - 1)) % scheme.num_groups
     decoder = generator.decoder
-    identity_features, image_features = generator.identity_encoder(images, masks, training=False)
+    identity_features, image_features, skips = generator.identity_encoder.encode(images, masks, training=False)
     age_code = generator.age_modulator(identity_features, targets, training=False)
-    face_features = decoder.face_features(identity_features, age_code, training=False)
+    face_features = decoder.face_features(identity_features, age_code, training=False,
+                                          skips=skips if decoder.skips else None)
 
     def render(face, background):
         return to_uint8(np.asarray(decoder.recombine(face, background, masks)))

@@ -22,10 +22,11 @@ GROUPS = np.array([0, 1, 2, 1], "int32")
 
 def test_paper_defaults_leave_every_option_off():
     config = RAGANConfig()
-    assert (config.lambda_age_cls, config.decoder_upsampling, config.paste_background) == (0.0, "nearest", False)
+    options = ("lambda_age_cls", "decoder_upsampling", "paste_background", "decoder_skips")
+    assert tuple(getattr(config, name) for name in options) == (0.0, "nearest", False, False)
     for pipeline in ("ragan_ffhq_aging_256", "ragan_synthetic_256", "ragan_synthetic_64"):
         model = load_config(f"{__file__.rsplit('/tests/', 1)[0]}/pipelines/{pipeline}.yaml").model
-        assert (model.lambda_age_cls, model.decoder_upsampling, model.paste_background) == (0.0, "nearest", False), pipeline
+        assert tuple(getattr(model, name) for name in options) == (0.0, "nearest", False, False), pipeline
 
 
 # ------------------------------------------------------------ auxiliary age classifier
@@ -157,6 +158,47 @@ def test_networks_without_the_new_keys_still_load():
     block_config = AdaINResidualBlock(8, resample="up").get_config()
     del block_config["upsampling"]
     assert AdaINResidualBlock.from_config(block_config).upsampling == "nearest"
+
+
+# ------------------------------------------------------------ decoder skip connections
+SKIP_NETWORK = dict(base_channels=8, max_channels=16, encoder_downsamples=2, encoder_residual_blocks=1,
+                    modulator_downsamples=1, age_code_dim=8, decoder_blocks=1)
+
+
+def test_decoder_skips_add_the_encoder_features_and_zeroed_are_the_paper_generator():
+    masks = np.ones((4, IMAGE_SIZE, IMAGE_SIZE, 1), "float32")
+    paper = Generator(IMAGE_SIZE, NUM_AGE_GROUPS, **SKIP_NETWORK)
+    skips = Generator(IMAGE_SIZE, NUM_AGE_GROUPS, decoder_skips=True, **SKIP_NETWORK)
+    projections = {variable.path for block in skips.decoder.skip_projections for variable in block.weights}
+    assert len(projections) == 4  # a 1x1 kernel and bias per upsampled resolution
+    shared = {variable.path.replace(skips.name, ""): variable for variable in skips.weights
+              if variable.path not in projections}
+    for variable in paper.weights:
+        shared[variable.path.replace(paper.name, "")].assign(variable)
+    with_skips = np.asarray(skips(IMAGES, masks, GROUPS))
+    for block in skips.decoder.skip_projections:
+        block.set_weights([np.zeros_like(weight) for weight in block.get_weights()])
+    np.testing.assert_allclose(skips(IMAGES, masks, GROUPS), paper(IMAGES, masks, GROUPS), atol=1e-6)
+    assert np.abs(with_skips - np.asarray(paper(IMAGES, masks, GROUPS))).max() > 1e-3
+    # Both resolutions are wired to the encoder's features of the same size.
+    _, _, encoder_skips = skips.identity_encoder.encode(IMAGES, masks)
+    assert [tuple(feature.shape[1:]) for feature in encoder_skips] == [(IMAGE_SIZE, IMAGE_SIZE, 8),
+                                                                      (IMAGE_SIZE // 2, IMAGE_SIZE // 2, 16)]
+    with pytest.raises(ValueError, match="skips"):
+        skips.decoder.face_features(encoder_skips[-1], np.zeros((4, 8), "float32"))
+
+
+def test_decoder_skips_round_trip_and_come_from_the_config():
+    generator = Generator(IMAGE_SIZE, NUM_AGE_GROUPS, decoder_skips=True, **SKIP_NETWORK)
+    clone = Generator.from_config(generator.get_config())
+    clone.set_weights(generator.get_weights())
+    masks = np.ones((4, IMAGE_SIZE, IMAGE_SIZE, 1), "float32")
+    np.testing.assert_array_equal(clone(IMAGES, masks, GROUPS), generator(IMAGES, masks, GROUPS))
+    config = load_config(overrides=["data.image_size=32", "model.base_channels=8", "model.max_channels=16",
+                                    "model.decoder_skips=true"])
+    assert build_generator(config).decoder.skips is True
+    assert build_generator(load_config(overrides=["data.image_size=32", "model.base_channels=8",
+                                                  "model.max_channels=16"])).decoder.skip_projections == []
 
 
 # ------------------------------------------------------------ background paste

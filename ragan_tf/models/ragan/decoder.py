@@ -18,7 +18,10 @@ class Decoder(keras.layers.Layer):
        (the paper's four age-modulated decoder blocks);
     2. `upsamples` AdaIN residual blocks, each doubling the resolution and
        halving the channels back to the encoder's widths, ending at full
-       resolution with `base_channels` channels;
+       resolution with `base_channels` channels; with `skips` (ours, not the
+       paper's), each up block's output gets a 1x1 convolution of the
+       encoder's face features at that resolution added (U-Net skip
+       connections: the spatial detail need not pass the bottleneck);
     3. face/background recombination in feature space:
        `face_mask * face_features + (1 - face_mask) * image_features`, where
        `image_features` are the encoder's image-level (stem) features: the
@@ -32,6 +35,8 @@ class Decoder(keras.layers.Layer):
         upsamples: number of upsampling blocks (the encoder's downsamples).
         bottleneck_blocks: number of AdaIN residual blocks at the bottleneck resolution.
         upsampling: `"nearest"` (StarGAN v2's) or `"bilinear"` (ours: no 2**upsamples-pixel blocks).
+        skips: ours (off = the paper): add the encoder's face features at each upsampled resolution;
+            `call` and `face_features` then take them as `skips` (`IdentityEncoder.encode`).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Example:
@@ -42,13 +47,14 @@ class Decoder(keras.layers.Layer):
     """
 
     def __init__(self, base_channels=64, max_channels=512, upsamples=2, bottleneck_blocks=4, upsampling="nearest",
-                 **kwargs):
+                 skips=False, **kwargs):
         super().__init__(**kwargs)
         self.base_channels = base_channels
         self.max_channels = max_channels
         self.upsamples = upsamples
         self.bottleneck_blocks = bottleneck_blocks
         self.upsampling = upsampling
+        self.skips = skips
         channels = encoder_channels(base_channels, max_channels, upsamples)
         self.blocks = [
             AdaINResidualBlock(channels[-1], dtype=self.dtype_policy, name=f"adain_block_{i}")
@@ -58,22 +64,38 @@ class Decoder(keras.layers.Layer):
                                name=f"up_block_{i}")
             for i, level in enumerate(reversed(range(upsamples)))
         ]
+        self.skip_projections = [
+            keras.layers.Conv2D(channels[level], 1, dtype=self.dtype_policy, name=f"skip_projection_{i}")
+            for i, level in enumerate(reversed(range(upsamples)))
+        ] if skips else []
         self.activation = keras.layers.LeakyReLU(0.2, dtype=self.dtype_policy, name="activation")
         self.to_rgb = keras.layers.Conv2D(3, 3, padding="same", dtype=output_dtype(self.dtype_policy), name="to_rgb")
 
-    def build(self, identity_features_shape, age_code_shape, image_features_shape, face_mask_shape):
+    def build(self, identity_features_shape, age_code_shape, image_features_shape, face_mask_shape, skips_shape=None):
         shape = identity_features_shape
         for block in self.blocks:
             block.build(shape, age_code_shape)
             shape = block.compute_output_shape(shape, age_code_shape)
+        channels = encoder_channels(self.base_channels, self.max_channels, self.upsamples)
+        for projection, level in zip(self.skip_projections, reversed(range(self.upsamples))):
+            projection.build((None, None, None, channels[level]))
         self.activation.build(image_features_shape)
         self.to_rgb.build(image_features_shape)
 
-    def face_features(self, identity_features, age_code, training=None):
-        """Steps 1-2: the age-modulated face features at full resolution, [B, H, W, base_channels]."""
+    def face_features(self, identity_features, age_code, training=None, skips=None):
+        """Steps 1-2: the age-modulated face features at full resolution, [B, H, W, base_channels].
+
+        `skips`: the encoder's face features, full resolution first (with `skips=True`)."""
+        if self.skips and skips is None:
+            raise ValueError("This decoder was built with skips=True: pass the encoder's `skips` "
+                             "(IdentityEncoder.encode).")
         face_features = identity_features
-        for block in self.blocks:
+        for block in self.blocks[: self.bottleneck_blocks]:
             face_features = block(face_features, age_code, training=training)
+        for index, block in enumerate(self.blocks[self.bottleneck_blocks:]):
+            face_features = block(face_features, age_code, training=training)
+            if self.skips:
+                face_features = face_features + self.skip_projections[index](skips[self.upsamples - 1 - index])
         return face_features
 
     def recombine(self, face_features, image_features, face_mask):
@@ -81,8 +103,8 @@ class Decoder(keras.layers.Layer):
         features = face_mask * face_features + (1.0 - face_mask) * image_features
         return ops.tanh(self.to_rgb(self.activation(features)))
 
-    def call(self, identity_features, age_code, image_features, face_mask, training=None):
-        face_features = self.face_features(identity_features, age_code, training=training)
+    def call(self, identity_features, age_code, image_features, face_mask, training=None, skips=None):
+        face_features = self.face_features(identity_features, age_code, training=training, skips=skips)
         return self.recombine(face_features, image_features, face_mask)
 
     def get_config(self):
@@ -94,6 +116,7 @@ class Decoder(keras.layers.Layer):
                 "upsamples": self.upsamples,
                 "bottleneck_blocks": self.bottleneck_blocks,
                 "upsampling": self.upsampling,
+                "skips": self.skips,
             }
         )
         return config

@@ -39,6 +39,9 @@ class Generator(AgeTransformer, keras.Model):
         sync_batch_norm: compute the age modulator's batch statistics across
             the replicas of a distribution strategy.
         decoder_upsampling: `"nearest"` or `"bilinear"` upsampling in the decoder.
+        decoder_skips: ours, not the paper's: U-Net skip connections from the
+            identity encoder's face features to the decoder's up blocks
+            (`Decoder(skips=True)`), so spatial detail need not pass the bottleneck.
         paste_background: ours, not the paper's: replace the output outside the
             face mask by the input's pixels (`mask * G + (1 - mask) * x`), so
             the background is kept exactly instead of through the feature-flow.
@@ -68,6 +71,7 @@ class Generator(AgeTransformer, keras.Model):
         sync_batch_norm=False,
         decoder_upsampling="nearest",
         paste_background=False,
+        decoder_skips=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -90,6 +94,7 @@ class Generator(AgeTransformer, keras.Model):
         self.sync_batch_norm = sync_batch_norm
         self.decoder_upsampling = decoder_upsampling
         self.paste_background = paste_background
+        self.decoder_skips = decoder_skips
 
         self.identity_encoder = IdentityEncoder(
             base_channels,
@@ -114,6 +119,7 @@ class Generator(AgeTransformer, keras.Model):
             upsamples=encoder_downsamples,
             bottleneck_blocks=decoder_blocks,
             upsampling=decoder_upsampling,
+            skips=decoder_skips,
             dtype=self.dtype_policy,
             name="decoder",
         )
@@ -130,9 +136,10 @@ class Generator(AgeTransformer, keras.Model):
         )
 
     def call(self, image, face_mask, target_age, training=None):
-        identity_features, image_features = self.identity_encoder(image, face_mask, training=training)
+        identity_features, image_features, skips = self.identity_encoder.encode(image, face_mask, training=training)
         age_code = self.age_modulator(identity_features, target_age, training=training)
-        output = self.decoder(identity_features, age_code, image_features, face_mask, training=training)
+        output = self.decoder(identity_features, age_code, image_features, face_mask, training=training,
+                              skips=skips if self.decoder_skips else None)
         if not self.paste_background:
             return output
         mask = ops.cast(face_mask, output.dtype)
@@ -159,6 +166,7 @@ class Generator(AgeTransformer, keras.Model):
                 "sync_batch_norm": self.sync_batch_norm,
                 "decoder_upsampling": self.decoder_upsampling,
                 "paste_background": self.paste_background,
+                "decoder_skips": self.decoder_skips,
             }
         )
         return config

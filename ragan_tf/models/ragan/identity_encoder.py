@@ -75,11 +75,21 @@ class IdentityEncoder(keras.layers.Layer):
         return shape, image_features_shape
 
     def call(self, image, face_mask, training=None):
+        identity_features, image_features, _ = self.encode(image, face_mask, training=training)
+        return identity_features, image_features
+
+    def encode(self, image, face_mask, training=None):
+        """`(f_id, image_features, skips)`: `call`'s outputs and the face features entering each
+        downsampling block, full resolution first (`len(skips) == downsamples`; the decoder's
+        optional skip connections read them)."""
         image_features = self.stem(image)
         identity_features = image_features * face_mask
-        for block in self.blocks:
+        skips = []
+        for index, block in enumerate(self.blocks):
+            if index < self.downsamples:
+                skips.append(identity_features)
             identity_features = block(identity_features, training=training)
-        return identity_features, image_features
+        return identity_features, image_features, skips
 
     def get_config(self):
         config = super().get_config()

@@ -44,6 +44,8 @@ class RAGANConfig:
     decoder_upsampling: str = "nearest"
     # Ours (false = the paper's feature-flow only): paste the input's pixels outside the face mask.
     paste_background: bool = False
+    # Ours (false = the paper's bottleneck only): U-Net skips from the encoder to the decoder.
+    decoder_skips: bool = False
     lambda_adv: float = 1.0
     lambda_rec: float = 10.0
     lambda_rec_late: float = 1.0
@@ -69,7 +71,7 @@ class RAGANConfig:
         "data.image_size", "data.age_groups", "model.base_channels", "model.max_channels",
         "model.encoder_downsamples", "model.encoder_residual_blocks", "model.modulator_downsamples",
         "model.age_code_dim", "model.decoder_blocks", "model.decoder_upsampling", "model.paste_background",
-        "model.discriminator_base_channels", "model.discriminator_max_channels",
+        "model.decoder_skips", "model.discriminator_base_channels", "model.discriminator_max_channels",
         ("model.lambda_age_cls > 0", lambda config: config.model.lambda_age_cls > 0),  # D's age classifier
     )
 
@@ -108,6 +110,7 @@ def build_generator(config):
         sync_batch_norm=model.sync_batch_norm,
         decoder_upsampling=model.decoder_upsampling,
         paste_background=model.paste_background,
+        decoder_skips=model.decoder_skips,
         name="generator",
     )
 
