@@ -22,11 +22,12 @@ GROUPS = np.array([0, 1, 2, 1], "int32")
 
 def test_paper_defaults_leave_every_option_off():
     config = RAGANConfig()
-    options = ("lambda_age_cls", "decoder_upsampling", "paste_background", "decoder_skips")
-    assert tuple(getattr(config, name) for name in options) == (0.0, "nearest", False, False)
+    options = ("lambda_age_cls", "decoder_upsampling", "paste_background", "decoder_skips", "decoder_modulation")
+    paper = (0.0, "nearest", False, False, "every_block")
+    assert tuple(getattr(config, name) for name in options) == paper
     for pipeline in ("ragan_ffhq_aging_256", "ragan_synthetic_256", "ragan_synthetic_64"):
         model = load_config(f"{__file__.rsplit('/tests/', 1)[0]}/pipelines/{pipeline}.yaml").model
-        assert tuple(getattr(model, name) for name in options) == (0.0, "nearest", False, False), pipeline
+        assert tuple(getattr(model, name) for name in options) == paper, pipeline
 
 
 # ------------------------------------------------------------ auxiliary age classifier
@@ -199,6 +200,44 @@ def test_decoder_skips_round_trip_and_come_from_the_config():
     assert build_generator(config).decoder.skips is True
     assert build_generator(load_config(overrides=["data.image_size=32", "model.base_channels=8",
                                                   "model.max_channels=16"])).decoder.skip_projections == []
+
+
+# ------------------------------------------------------------ decoder modulation
+def test_bottleneck_modulation_leaves_the_up_blocks_blind_to_the_age_code():
+    masks = np.ones((4, IMAGE_SIZE, IMAGE_SIZE, 1), "float32")
+    generators = {modulation: Generator(IMAGE_SIZE, NUM_AGE_GROUPS, decoder_modulation=modulation, **SKIP_NETWORK)
+                  for modulation in ("every_block", "bottleneck")}
+    decoder = generators["bottleneck"].decoder
+    assert [type(block).__name__ for block in decoder.blocks] == ["AdaINResidualBlock", "ResidualBlock",
+                                                                  "ResidualBlock"]
+    # The up blocks give the same features for any age code; the bottleneck block does not.
+    features = RNG.normal(size=(4, IMAGE_SIZE // 4, IMAGE_SIZE // 4, 16)).astype("float32")
+    codes = [RNG.normal(size=(4, 8)).astype("float32") for _ in range(2)]
+    up = [np.asarray(decoder.blocks[1](features)) for _ in codes]
+    np.testing.assert_array_equal(up[0], up[1])
+    bottleneck = [np.asarray(decoder.blocks[0](features, code)) for code in codes]
+    assert np.abs(bottleneck[0] - bottleneck[1]).max() > 1e-3
+    # Still an age transformer: the target group changes the output (once the age modulator's
+    # conditional batch norm is not at its group-independent initialisation).
+    for variable in generators["bottleneck"].age_modulator.trainable_variables:
+        variable.assign(RNG.normal(1.0, 0.5, variable.shape).astype("float32"))
+    outputs = [np.asarray(generators["bottleneck"](IMAGES, masks, np.full(4, group, "int32"))) for group in (0, 2)]
+    assert np.abs(outputs[0] - outputs[1]).max() > 1e-4
+    clone = Generator.from_config(generators["bottleneck"].get_config())
+    clone.set_weights(generators["bottleneck"].get_weights())
+    np.testing.assert_array_equal(clone(IMAGES, masks, GROUPS), generators["bottleneck"](IMAGES, masks, GROUPS))
+    # An instance norm's affine has 2C parameters, an AdaIN's style projection 2C x (code + 1).
+    assert generators["bottleneck"].count_params() < generators["every_block"].count_params()
+
+
+def test_decoder_modulation_comes_from_the_config_and_is_checked():
+    small = ["data.image_size=32", "model.base_channels=8", "model.max_channels=16"]
+    config = load_config(overrides=small + ["model.decoder_modulation=bottleneck"])
+    assert build_generator(config).decoder.modulation == "bottleneck"
+    with pytest.raises(ConfigError, match="model.decoder_modulation"):
+        load_config(overrides=small + ["model.decoder_modulation=none"])
+    with pytest.raises(ConfigError, match="decoder_blocks"):
+        load_config(overrides=small + ["model.decoder_modulation=bottleneck", "model.decoder_blocks=0"])
 
 
 # ------------------------------------------------------------ background paste

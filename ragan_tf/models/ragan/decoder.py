@@ -3,9 +3,13 @@
 import keras
 from keras import ops
 
-from ragan_tf.layers import AdaINResidualBlock
+from ragan_tf.layers import AdaINResidualBlock, ResidualBlock
 from ragan_tf.layers.precision import output_dtype
 from ragan_tf.models.ragan.identity_encoder import encoder_channels
+
+#: Which decoder blocks read the age code through AdaIN: "every_block" (the paper) or
+#: "bottleneck" (ours: the up blocks use plain instance norm).
+MODULATIONS = ("every_block", "bottleneck")
 
 
 @keras.saving.register_keras_serializable(package="ragan_tf.ragan")
@@ -35,6 +39,9 @@ class Decoder(keras.layers.Layer):
         upsamples: number of upsampling blocks (the encoder's downsamples).
         bottleneck_blocks: number of AdaIN residual blocks at the bottleneck resolution.
         upsampling: `"nearest"` (StarGAN v2's) or `"bilinear"` (ours: no 2**upsamples-pixel blocks).
+        modulation: `"every_block"` (the paper: AdaIN in every block) or `"bottleneck"` (ours:
+            only the bottleneck blocks read the age code; the up blocks use instance norm with
+            an affine transform, so no per-image modulation rescales their spatial detail).
         skips: ours (off = the paper): add the encoder's face features at each upsampled resolution;
             `call` and `face_features` then take them as `skips` (`IdentityEncoder.encode`).
         **kwargs: other `keras.layers.Layer` arguments (`name`, `dtype`).
@@ -47,7 +54,7 @@ class Decoder(keras.layers.Layer):
     """
 
     def __init__(self, base_channels=64, max_channels=512, upsamples=2, bottleneck_blocks=4, upsampling="nearest",
-                 skips=False, **kwargs):
+                 skips=False, modulation="every_block", **kwargs):
         super().__init__(**kwargs)
         self.base_channels = base_channels
         self.max_channels = max_channels
@@ -55,13 +62,21 @@ class Decoder(keras.layers.Layer):
         self.bottleneck_blocks = bottleneck_blocks
         self.upsampling = upsampling
         self.skips = skips
+        if modulation not in MODULATIONS:
+            raise ValueError(f"modulation must be one of {MODULATIONS}, got {modulation!r}.")
+        self.modulation = modulation
         channels = encoder_channels(base_channels, max_channels, upsamples)
+        up_block = (
+            AdaINResidualBlock
+            if modulation == "every_block"
+            else lambda filters, **options: ResidualBlock(filters, norm="instance", **options)
+        )
         self.blocks = [
             AdaINResidualBlock(channels[-1], dtype=self.dtype_policy, name=f"adain_block_{i}")
             for i in range(bottleneck_blocks)
         ] + [
-            AdaINResidualBlock(channels[level], resample="up", upsampling=upsampling, dtype=self.dtype_policy,
-                               name=f"up_block_{i}")
+            up_block(channels[level], resample="up", upsampling=upsampling, dtype=self.dtype_policy,
+                     name=f"up_block_{i}")
             for i, level in enumerate(reversed(range(upsamples)))
         ]
         self.skip_projections = [
@@ -74,13 +89,23 @@ class Decoder(keras.layers.Layer):
     def build(self, identity_features_shape, age_code_shape, image_features_shape, face_mask_shape, skips_shape=None):
         shape = identity_features_shape
         for block in self.blocks:
-            block.build(shape, age_code_shape)
-            shape = block.compute_output_shape(shape, age_code_shape)
+            condition_shapes = (age_code_shape,) if self._modulated(block) else ()
+            block.build(shape, *condition_shapes)
+            shape = block.compute_output_shape(shape, *condition_shapes)
         channels = encoder_channels(self.base_channels, self.max_channels, self.upsamples)
         for projection, level in zip(self.skip_projections, reversed(range(self.upsamples))):
             projection.build((None, None, None, channels[level]))
         self.activation.build(image_features_shape)
         self.to_rgb.build(image_features_shape)
+
+    @staticmethod
+    def _modulated(block):
+        return isinstance(block, AdaINResidualBlock)
+
+    def _block(self, block, features, age_code, training):
+        if self._modulated(block):
+            return block(features, age_code, training=training)
+        return block(features, training=training)
 
     def face_features(self, identity_features, age_code, training=None, skips=None):
         """Steps 1-2: the age-modulated face features at full resolution, [B, H, W, base_channels].
@@ -91,9 +116,9 @@ class Decoder(keras.layers.Layer):
                              "(IdentityEncoder.encode).")
         face_features = identity_features
         for block in self.blocks[: self.bottleneck_blocks]:
-            face_features = block(face_features, age_code, training=training)
+            face_features = self._block(block, face_features, age_code, training)
         for index, block in enumerate(self.blocks[self.bottleneck_blocks:]):
-            face_features = block(face_features, age_code, training=training)
+            face_features = self._block(block, face_features, age_code, training)
             if self.skips:
                 face_features = face_features + self.skip_projections[index](skips[self.upsamples - 1 - index])
         return face_features
@@ -117,6 +142,7 @@ class Decoder(keras.layers.Layer):
                 "bottleneck_blocks": self.bottleneck_blocks,
                 "upsampling": self.upsampling,
                 "skips": self.skips,
+                "modulation": self.modulation,
             }
         )
         return config

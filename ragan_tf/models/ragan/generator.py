@@ -42,6 +42,8 @@ class Generator(AgeTransformer, keras.Model):
         decoder_skips: ours, not the paper's: U-Net skip connections from the
             identity encoder's face features to the decoder's up blocks
             (`Decoder(skips=True)`), so spatial detail need not pass the bottleneck.
+        decoder_modulation: `"every_block"` (the paper) or `"bottleneck"` (ours: AdaIN only in
+            the decoder's bottleneck blocks, instance norm in its up blocks).
         paste_background: ours, not the paper's: replace the output outside the
             face mask by the input's pixels (`mask * G + (1 - mask) * x`), so
             the background is kept exactly instead of through the feature-flow.
@@ -72,6 +74,7 @@ class Generator(AgeTransformer, keras.Model):
         decoder_upsampling="nearest",
         paste_background=False,
         decoder_skips=False,
+        decoder_modulation="every_block",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -95,6 +98,7 @@ class Generator(AgeTransformer, keras.Model):
         self.decoder_upsampling = decoder_upsampling
         self.paste_background = paste_background
         self.decoder_skips = decoder_skips
+        self.decoder_modulation = decoder_modulation
 
         self.identity_encoder = IdentityEncoder(
             base_channels,
@@ -120,6 +124,7 @@ class Generator(AgeTransformer, keras.Model):
             bottleneck_blocks=decoder_blocks,
             upsampling=decoder_upsampling,
             skips=decoder_skips,
+            modulation=decoder_modulation,
             dtype=self.dtype_policy,
             name="decoder",
         )
@@ -167,6 +172,7 @@ class Generator(AgeTransformer, keras.Model):
                 "decoder_upsampling": self.decoder_upsampling,
                 "paste_background": self.paste_background,
                 "decoder_skips": self.decoder_skips,
+                "decoder_modulation": self.decoder_modulation,
             }
         )
         return config

@@ -11,6 +11,7 @@ import dataclasses
 from ragan_tf.config import AT_LEAST_ONE, NON_NEGATIVE, ConfigError, OneOf, require_age_groups
 from ragan_tf.layers.residual_blocks import UPSAMPLINGS
 from ragan_tf.models import training_helpers
+from ragan_tf.models.ragan.decoder import MODULATIONS
 from ragan_tf.models.ragan.discriminator import Discriminator
 from ragan_tf.models.ragan.generator import Generator
 from ragan_tf.models.ragan.ragan import RAGAN, LambdaRecSchedule
@@ -46,6 +47,8 @@ class RAGANConfig:
     paste_background: bool = False
     # Ours (false = the paper's bottleneck only): U-Net skips from the encoder to the decoder.
     decoder_skips: bool = False
+    # Ours ("every_block" = the paper): which decoder blocks read the age code (AdaIN).
+    decoder_modulation: str = "every_block"
     lambda_adv: float = 1.0
     lambda_rec: float = 10.0
     lambda_rec_late: float = 1.0
@@ -63,6 +66,7 @@ class RAGANConfig:
                          "lambda_rec", "lambda_rec_late", "lambda_rec_switch_epoch", "lambda_cyc", "r1_gamma",
                          "lambda_age_cls"), NON_NEGATIVE),
         "decoder_upsampling": OneOf(UPSAMPLINGS),
+        "decoder_modulation": OneOf(MODULATIONS),
     }
     #: What `build_generator` and `build_discriminator` read (`ragan_tf.config.architecture`);
     #: `decoder_upsampling` and `paste_background` add no weights but change what G computes;
@@ -71,7 +75,7 @@ class RAGANConfig:
         "data.image_size", "data.age_groups", "model.base_channels", "model.max_channels",
         "model.encoder_downsamples", "model.encoder_residual_blocks", "model.modulator_downsamples",
         "model.age_code_dim", "model.decoder_blocks", "model.decoder_upsampling", "model.paste_background",
-        "model.decoder_skips", "model.discriminator_base_channels", "model.discriminator_max_channels",
+        "model.decoder_skips", "model.decoder_modulation", "model.discriminator_base_channels", "model.discriminator_max_channels",
         ("model.lambda_age_cls > 0", lambda config: config.model.lambda_age_cls > 0),  # D's age classifier
     )
 
@@ -86,6 +90,9 @@ class RAGANConfig:
         if not self.decoder_blocks and not downsamples:
             raise ConfigError("model.decoder_blocks and model.encoder_downsamples are both 0: no decoder block "
                               "would read the age code; set one of them to at least 1.")
+        if not self.decoder_blocks and self.decoder_modulation == "bottleneck":
+            raise ConfigError("model.decoder_modulation is bottleneck and model.decoder_blocks is 0: no decoder "
+                              "block would read the age code; set model.decoder_blocks to at least 1.")
         for prefix in ("", "discriminator_"):
             base, cap = getattr(self, f"{prefix}base_channels"), getattr(self, f"{prefix}max_channels")
             if cap < base:
@@ -111,6 +118,7 @@ def build_generator(config):
         decoder_upsampling=model.decoder_upsampling,
         paste_background=model.paste_background,
         decoder_skips=model.decoder_skips,
+        decoder_modulation=model.decoder_modulation,
         name="generator",
     )
 
