@@ -72,7 +72,8 @@ def _train(args):
     from ragan_tf.training.train import train
 
     config = load_config(args.pipeline, args.overrides)
-    train(config)
+    with quiet.first_batches_hidden(quiet.REMAPPER_FAILED) as callbacks:  # grappler's, at a tf.function's first run
+        train(config, extra_callbacks=callbacks)
 
 
 def _export(args):
@@ -258,7 +259,9 @@ def wants_verbose(argv):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not wants_verbose(argv):
+    if wants_verbose(argv):
+        quiet.leave_tensorflow_alone()
+    else:
         quiet.quiet_tensorflow()
     args = build_parser().parse_args(argv)
     try:

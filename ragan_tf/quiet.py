@@ -1,4 +1,4 @@
-"""Quiet start-up for the `ragan-tf` command: TensorFlow's harmless log lines and warnings off.
+"""A quiet `ragan-tf` command: TensorFlow's harmless log lines and warnings off.
 
 `import tensorflow` prints a screen of log lines that a newcomer reads as a failure. Measured on
 TF 2.21 (x86-64 CPU machine, no GPU), per setting:
@@ -13,6 +13,29 @@ TF 2.21 (x86-64 CPU machine, no GPU), per setting:
     E ... cuda_platform.cc failed call to cuInit            TF_CPP_MIN_LOG_LEVEL = 3 only (all C++ errors);
                                                             CUDA_VISIBLE_DEVICES=-1 does not hide it
 
+and later, during the work itself (each in-process, printed long after TF's logging started):
+
+    line                                                    when; why harmless; hidden by
+    E ... meta_optimizer.cc remapper failed:                a tf.function's first run in `train` (the train
+          INVALID_ARGUMENT: Mutation::Apply error: fanout   step of cvae and age_cgan, the validation step of
+          'X' exist for missing node 'Y'.                   ragan). Grappler's meta-optimizer logs it, LOG(ERROR),
+                                                            when one pass fails, puts back the graph from before
+                                                            that pass and goes on: the remapper (a TF bug) fuses
+                                                            away a BiasAdd that an AvgPool or a LeakyReluGrad
+                                                            still reads (Conv2D+BiasAdd+LeakyRelu reproduces it).
+                                                            Same results, without that pass's fusions.
+                                                            TF_CPP_MIN_LOG_LEVEL = 3 only (or oneDNN off,
+                                                            TF_ENABLE_ONEDNN_OPTS=0: no such fusion on the CPU).
+    E ... node_def_util.cc NodeDef mentions attribute       each TFLite conversion (`export --tflite`), in the
+          Truncate which is not in the op definition:       converter's threads (no subprocess). The NodeDef
+          Op<name=Identity; ...> ... Unknown attributes     check logs it, LOG_EVERY_N_SEC(ERROR, 5), skips the
+          will be ignored. NodeDef: {{node unnamed}}        attribute and goes on. Comes from a no-op int32->int32
+                                                            Cast of a constant (tf.repeat's, in UpSampling2D),
+                                                            which the converter turns into an Identity.
+                                                            TF_CPP_MIN_LOG_LEVEL = 3 only.
+    INFO: Created TensorFlow Lite XNNPACK delegate for CPU. the first TFLite invocation (the `--tflite` check):
+                                                            TFLite's own logger; no TF_CPP_MIN_LOG_LEVEL hides it
+
 So `quiet_tensorflow()`:
   * sets TF_CPP_MIN_LOG_LEVEL=2 (C++ INFO and WARNING off, errors kept) unless the user set it;
   * imports TensorFlow and lists its GPUs (which calls cuInit; ~0 s) with file descriptor 2 sent to
@@ -25,9 +48,20 @@ So `quiet_tensorflow()`:
   * ignores known harmless Python warnings and tensorflow-datasets' "Using custom data
     configuration" log record, by message (`install_warning_filters`).
 
+The later lines are C++ errors: TF_CPP_MIN_LOG_LEVEL=3 would hide every real error with them. So
+each is hidden only around the operation that prints it, by its exact text, and only while
+ragan-tf chose the log level itself (`hides_known_lines`): `known_lines_hidden` sends file
+descriptor 2 to a temporary file around one call (each TFLite conversion and check, in
+ragan_tf/export/tflite.py) and writes back every other line; `first_batches_hidden` does the same
+for `train`, as Keras callbacks, around the first training and the first validation batch of each
+epoch (where Keras runs its tf.functions for the first time, and grappler optimises them). Output
+in such a window shows at its end; if the operation raises, everything captured is shown (if the
+process is killed inside one, what it captured is lost, as at start-up).
+
 `--verbose` skips all of this: TensorFlow logs as it always does. A user's own TF_CPP_MIN_LOG_LEVEL
-is respected (0 shows everything, as it would without ragan-tf). This module imports no TensorFlow
-at module level, so it can run before anything else does.
+is respected (0 shows everything, as it would without ragan-tf) and turns the later filters off
+too (2 shows the lines above, as it would without ragan-tf). This module imports no TensorFlow at
+module level, so it can run before anything else does.
 """
 
 import contextlib
@@ -41,6 +75,8 @@ import warnings
 
 LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 QUIET_VARIABLE = "RAGAN_TF_QUIET"  # set by quiet_tensorflow: child processes quiet themselves too
+# set by quiet_tensorflow to the TF_CPP_MIN_LOG_LEVEL it chose; absent when the user chose one
+CHOSEN_LEVEL_VARIABLE = "RAGAN_TF_CHOSEN_LOG_LEVEL"
 DEFAULT_LOG_LEVEL = "2"  # C++ INFO and WARNING off; ERROR and FATAL shown
 
 # Known harmless Python warnings, by the start of their message (re.match, as `warnings` does).
@@ -67,6 +103,25 @@ _LOG_LINE = re.compile(r"^(?P<severity>[IWEF])\d{4} [\d:.]+\s+\d+ (?P<source>[^:
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 # Lines that only say there is no usable CUDA driver / device.
 _NO_GPU_LINES = re.compile(r"Could not find cuda drivers on your machine|failed call to cuInit")
+
+
+def _error_line(source, message):
+    """A pattern for a whole C++ ERROR log line from `source` (file name) whose message matches `message`."""
+    return rf"E\d{{4}} [\d:.]+\s+\d+ {re.escape(source)}:\d+\] (?:{message})"
+
+
+# Known harmless lines printed long after start-up (see the module docstring), each a pattern for
+# the whole line; hidden only around the operation that prints them.
+REMAPPER_FAILED = _error_line(
+    "meta_optimizer.cc",
+    r"remapper failed: INVALID_ARGUMENT: Mutation::Apply error: fanout '[^']+' exist for missing node '[^']+'\.",
+)
+IDENTITY_TRUNCATE_IGNORED = _error_line(
+    "node_def_util.cc",
+    r"NodeDef mentions attribute Truncate which is not in the op definition: Op<name=Identity; .*"
+    r"Unknown attributes will be ignored\. NodeDef: \{\{node [^}]*\}\}",
+)
+XNNPACK_DELEGATE_CREATED = r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."
 
 
 class _HarmlessRecords(logging.Filter):
@@ -122,9 +177,15 @@ def filter_log_text(text, level, gpu_present):
     return "".join(kept)
 
 
+def drop_lines(text, patterns):
+    """`text` without the lines that one of `patterns` (regular expressions) matches as a whole."""
+    pattern = re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
+    return "".join(line for line in text.splitlines(keepends=True) if not pattern.fullmatch(line.rstrip("\r\n")))
+
+
 @contextlib.contextmanager
-def _stderr_captured(level):
-    """Sends file descriptor 2 to a temporary file; writes back what `filter_log_text` keeps."""
+def _stderr_captured(keep):
+    """Sends file descriptor 2 to a temporary file; writes back `keep(captured text)`."""
     try:
         saved = os.dup(2)
     except OSError:  # no stderr at all
@@ -145,11 +206,76 @@ def _stderr_captured(level):
         capture.seek(0)
         text = capture.read().decode("utf-8", errors="replace")
         capture.close()
-        # after a failed import everything is shown: it may explain the failure
-        shown = text if failed else filter_log_text(text, level, gpu_hardware_present())
+        # after a failure everything is shown: it may explain the failure
+        shown = text if failed else keep(text)
         if shown:
             sys.stderr.write(shown)
             sys.stderr.flush()
+
+
+def hides_known_lines():
+    """Whether the known harmless later lines are hidden in this process: it ran `quiet_tensorflow`
+    (no --verbose) and the log level is still the one it chose (not the user's own)."""
+    chosen = os.environ.get(CHOSEN_LEVEL_VARIABLE)
+    return os.environ.get(QUIET_VARIABLE) == "1" and chosen is not None and os.environ.get(LOG_LEVEL_VARIABLE) == chosen
+
+
+@contextlib.contextmanager
+def known_lines_hidden(*patterns):
+    """Around one operation: the lines `patterns` match (as a whole) are not shown, all others are,
+    when the operation ends; nothing is captured unless `hides_known_lines()`."""
+    if not hides_known_lines():
+        yield
+        return
+    with _stderr_captured(lambda text: drop_lines(text, patterns)):
+        yield
+
+
+@contextlib.contextmanager
+def first_batches_hidden(*patterns):
+    """Keras callbacks for `fit`: `known_lines_hidden(*patterns)` around the first training and the
+    first validation batch of each epoch. Yields the list to pass as callbacks (empty when
+    `hides_known_lines()` is false); a window still open when the block raises is closed, showing
+    everything it captured."""
+    if not hides_known_lines():
+        yield []
+        return
+    import keras
+
+    class FirstBatchesHidden(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.window = None
+
+        def open(self, batch):
+            if batch == 0 and self.window is None:
+                self.window = contextlib.ExitStack()
+                self.window.enter_context(known_lines_hidden(*patterns))
+
+        def close(self, *exc_info):
+            window, self.window = self.window, None
+            if window is not None:
+                window.__exit__(*(exc_info or (None, None, None)))
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.open(batch)
+
+        def on_test_batch_begin(self, batch, logs=None):
+            self.open(batch)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.close()
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.close()
+
+    callback = FirstBatchesHidden()
+    try:
+        yield [callback]
+    except BaseException:
+        callback.close(*sys.exc_info())
+        raise
+    callback.close()
 
 
 def quiet_tensorflow():
@@ -157,7 +283,8 @@ def quiet_tensorflow():
 
     Call before anything imports TensorFlow; once it is imported, only the warning filters apply.
     """
-    os.environ.setdefault(LOG_LEVEL_VARIABLE, DEFAULT_LOG_LEVEL)
+    if LOG_LEVEL_VARIABLE not in os.environ:
+        os.environ[LOG_LEVEL_VARIABLE] = os.environ[CHOSEN_LEVEL_VARIABLE] = DEFAULT_LOG_LEVEL
     os.environ[QUIET_VARIABLE] = "1"
     install_warning_filters()
     if "tensorflow" in sys.modules:
@@ -168,10 +295,19 @@ def quiet_tensorflow():
         level = 0  # not a number: leave TensorFlow's output alone
     if level <= 0:
         return
-    with _stderr_captured(level):
+    with _stderr_captured(lambda text: filter_log_text(text, level, gpu_hardware_present())):
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")  # cuInit happens here, inside the capture
+
+
+def leave_tensorflow_alone():
+    """For --verbose: no filtering in this process or its children, even where a parent `ragan-tf`
+    quieted itself (its environment is inherited): its settings are removed, the user's kept."""
+    chosen = os.environ.pop(CHOSEN_LEVEL_VARIABLE, None)
+    if chosen is not None and os.environ.get(LOG_LEVEL_VARIABLE) == chosen:
+        del os.environ[LOG_LEVEL_VARIABLE]
+    os.environ.pop(QUIET_VARIABLE, None)
 
 
 def quiet_worker():

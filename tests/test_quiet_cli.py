@@ -36,7 +36,7 @@ NO_GPU_PATTERNS = [
     r"failed call to cuInit",
 ]
 USER_VARIABLES = ["TF_CPP_MIN_LOG_LEVEL", "TF_CPP_MAX_VLOG_LEVEL", "TF_CPP_VMODULE", "CUDA_VISIBLE_DEVICES",
-                  "PYTHONWARNINGS", quiet.QUIET_VARIABLE]
+                  "TF_ENABLE_ONEDNN_OPTS", "PYTHONWARNINGS", quiet.QUIET_VARIABLE, quiet.CHOSEN_LEVEL_VARIABLE]
 
 
 def _clean_env():
@@ -214,3 +214,178 @@ def test_tfds_custom_config_record_is_dropped_and_no_other(caplog):
         absl_logging.warning("`Mystery.dtype` is deprecated.")
     assert [record.getMessage() for record in caplog.records] == ["Using a real configuration problem: y",
                                                                  "`Mystery.dtype` is deprecated."]
+
+
+# ----------------------------------------------------------------------------
+# Lines printed long after start-up, hidden only around the operation that prints them.
+
+# What TF 2.21 printed (CPU machine): `ragan-tf train` of ragan_synthetic_tiny.yaml, then `export --tflite`.
+REMAPPER_LINE = (
+    "E0000 00:00:1796190954.899709    4352 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: Mutation::Apply "
+    "error: fanout 'StatefulPartitionedCall/discriminator_3/down_block_0_1/downsample_1/AvgPool' exist for missing "
+    "node 'StatefulPartitionedCall/discriminator_3/stem_1/BiasAdd'."
+)
+TRUNCATE_LINE = (
+    "E0000 00:00:1796191002.002296    4753 node_def_util.cc:682] NodeDef mentions attribute Truncate which is not in "
+    "the op definition: Op<name=Identity; signature=input:T -> output:T; attr=T:type> This may be expected if your "
+    "graph generating binary is newer  than this binary. Unknown attributes will be ignored. NodeDef: {{node unnamed}}"
+)
+XNNPACK_LINE = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+KNOWN_LINES = {quiet.REMAPPER_FAILED: REMAPPER_LINE, quiet.IDENTITY_TRUNCATE_IGNORED: TRUNCATE_LINE,
+               quiet.XNNPACK_DELEGATE_CREATED: XNNPACK_LINE}
+
+
+def _found(pattern, text):
+    return any(re.fullmatch(pattern, line) for line in text.splitlines())
+
+
+def test_the_known_later_lines_are_dropped_and_no_others():
+    others = [
+        "E0000 00:00:1796190954.899709    4352 meta_optimizer.cc:967] remapper failed: INTERNAL: something else",
+        "E0000 00:00:1796190954.899709    4352 meta_optimizer.cc:967] constant_folding failed: INVALID_ARGUMENT: "
+        "Mutation::Apply error: fanout 'a' exist for missing node 'b'.",
+        TRUNCATE_LINE.replace("Truncate", "Tidx"),
+        TRUNCATE_LINE.replace("name=Identity", "name=Cast"),
+        "F0000 00:00:1796191002.002296    4753 node_def_util.cc:682] " + TRUNCATE_LINE.split("] ", 1)[1],
+        "INFO: Created TensorFlow Lite delegate for select TF ops.",
+        "a line that merely quotes it: " + REMAPPER_LINE,
+    ]
+    text = "\n".join([*KNOWN_LINES.values(), *others]) + "\n"
+    assert quiet.drop_lines(text, list(KNOWN_LINES)) == "\n".join(others) + "\n"
+    for pattern, line in KNOWN_LINES.items():
+        assert quiet.drop_lines(line + "\n", [pattern]) == ""
+
+
+def _quiet_as_the_command(monkeypatch, user_level=None):
+    """This process's environment as `quiet_tensorflow` leaves it (TensorFlow is imported already)."""
+    monkeypatch.delenv(quiet.CHOSEN_LEVEL_VARIABLE, raising=False)
+    monkeypatch.delenv(quiet.QUIET_VARIABLE, raising=False)
+    if user_level is None:
+        monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", user_level)
+    with warnings.catch_warnings():
+        quiet.quiet_tensorflow()
+
+
+def test_a_window_drops_the_known_lines_and_shows_the_rest_at_its_end(monkeypatch, capfd):
+    _quiet_as_the_command(monkeypatch)
+    assert quiet.hides_known_lines()
+    with quiet.first_batches_hidden(quiet.REMAPPER_FAILED) as callbacks:
+        (callback,) = callbacks
+        callback.on_train_batch_begin(0)
+        os.write(2, f"{REMAPPER_LINE}\na real error\n".encode())
+        assert capfd.readouterr().err == ""  # held until the batch ends
+        callback.on_train_batch_end(0)
+        assert capfd.readouterr().err == "a real error\n"
+        callback.on_train_batch_begin(1)  # later batches: not captured
+        os.write(2, f"{REMAPPER_LINE}\n".encode())
+        callback.on_train_batch_end(1)
+        assert capfd.readouterr().err == REMAPPER_LINE + "\n"
+        callback.on_test_batch_begin(0)
+        os.write(2, f"{REMAPPER_LINE}\n".encode())
+        callback.on_test_batch_end(0)
+        assert capfd.readouterr().err == ""
+
+
+def test_a_window_left_by_an_exception_shows_everything(monkeypatch, capfd):
+    _quiet_as_the_command(monkeypatch)
+    with pytest.raises(RuntimeError, match="first step failed"):
+        with quiet.first_batches_hidden(quiet.REMAPPER_FAILED) as callbacks:
+            callbacks[0].on_train_batch_begin(0)
+            os.write(2, f"{REMAPPER_LINE}\n".encode())
+            raise RuntimeError("first step failed")
+    assert capfd.readouterr().err == REMAPPER_LINE + "\n"
+
+
+@pytest.mark.parametrize("how", ["user's level", "verbose"])
+def test_nothing_is_hidden_with_the_users_own_level_or_verbose(monkeypatch, capfd, how):
+    if how == "verbose":
+        _quiet_as_the_command(monkeypatch)  # e.g. inherited from a parent `ragan-tf`
+        quiet.leave_tensorflow_alone()
+        assert os.environ.get("TF_CPP_MIN_LOG_LEVEL") is None and os.environ.get(quiet.QUIET_VARIABLE) is None
+    else:
+        _quiet_as_the_command(monkeypatch, user_level="2")
+    assert not quiet.hides_known_lines()
+    with quiet.first_batches_hidden(quiet.REMAPPER_FAILED) as callbacks:
+        assert callbacks == []
+    with quiet.known_lines_hidden(quiet.IDENTITY_TRUNCATE_IGNORED):
+        os.write(2, f"{TRUNCATE_LINE}\n".encode())
+        assert capfd.readouterr().err == TRUNCATE_LINE + "\n"  # not even held back
+
+
+# `ragan-tf train` and `ragan-tf export --tflite` through `main`, in a fresh process: the training is
+# a tiny Keras fit on which grappler's remapper fails as on the real networks (a Conv2D+BiasAdd
+# read by a LeakyReLU and an AvgPool), the export only the TFLite conversion and check of the tiny
+# export (the real converter and interpreter code).
+KNOWN_LINES_SCRIPT = """\
+import sys
+from ragan_tf import quiet
+if "--verbose" not in sys.argv:
+    quiet.quiet_tensorflow()  # as main() does, before TensorFlow is imported
+import keras
+import numpy as np
+import ragan_tf.config
+import ragan_tf.export
+import ragan_tf.training.train
+from ragan_tf.cli import main
+from ragan_tf.export.tflite import check_tflite, export_tflite
+
+
+def tiny_fit(config, extra_callbacks=()):
+    inputs = keras.Input((8, 8, 3))
+    features = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    outputs = keras.layers.Add()([keras.layers.LeakyReLU(0.2)(features), keras.layers.AveragePooling2D(1)(features)])
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse")
+    x, y = np.zeros((2, 8, 8, 3), "float32"), np.zeros((2, 8, 8, 4), "float32")
+    model.fit(x, y, batch_size=2, validation_data=(x, y), callbacks=list(extra_callbacks), verbose=0)
+
+
+def tflite_only(saved_model, out, **options):
+    check_tflite(saved_model, export_tflite(saved_model, out))
+
+
+ragan_tf.config.load_config = lambda pipeline, overrides: None
+ragan_tf.training.train.train = tiny_fit
+ragan_tf.export.export_saved_model = tflite_only
+saved_model, out, flags = sys.argv[1], sys.argv[2], sys.argv[3:]
+assert main(["train", "tiny.yaml", *flags]) == 0
+assert main(["export", saved_model, "--out", out, "--tflite", *flags]) == 0
+print("done")
+"""
+
+
+@pytest.fixture(scope="module")
+def known_lines_runs(tiny_export, tmp_path_factory):
+    """{"quiet" / "verbose": (return code, stdout, stderr)}, the two processes run side by side."""
+    folder = tmp_path_factory.mktemp("known_lines")
+    env = _clean_env()
+    env["CUDA_VISIBLE_DEVICES"] = "-1"  # the CPU's grappler passes on any machine
+    processes = {
+        mode: subprocess.Popen([sys.executable, "-c", KNOWN_LINES_SCRIPT, str(tiny_export), str(folder / mode), *flags],
+                               cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for mode, flags in (("quiet", []), ("verbose", ["--verbose"]))
+    }
+    outputs = {mode: process.communicate(timeout=600) for mode, process in processes.items()}
+    return {mode: (processes[mode].returncode, *output) for mode, output in outputs.items()}
+
+
+def test_train_and_tflite_export_hide_the_known_lines(known_lines_runs):
+    code, out, err = known_lines_runs["quiet"]
+    assert code == 0 and out.strip() == "done", out + err
+    shown = [pattern for pattern in KNOWN_LINES if _found(pattern, err)]
+    assert not shown, f"known harmless TensorFlow lines shown ({shown}):\n{err}"
+    _assert_quiet(out + err)
+
+
+def test_verbose_train_and_tflite_export_show_them(known_lines_runs):
+    code, out, err = known_lines_runs["verbose"]
+    assert code == 0 and out.strip() == "done", out + err
+    # both still printed by this TensorFlow (else their filters can go); the remapper fuses the LeakyReLU
+    # only with oneDNN (on by default on x86); XNNPACK's line depends on the interpreter
+    expected = [quiet.IDENTITY_TRUNCATE_IGNORED]
+    if "oneDNN custom operations are on" in err:
+        expected.append(quiet.REMAPPER_FAILED)
+    missing = [pattern for pattern in expected if not _found(pattern, err)]
+    assert not missing, f"lines not shown with --verbose ({missing}):\n{err}"

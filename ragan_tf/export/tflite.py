@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ragan_tf import quiet
 from ragan_tf.data import synthetic_faces
 from ragan_tf.export.saved_model import ExportError
 
@@ -48,7 +49,9 @@ def export_tflite(saved_model_dir, path, float16=False):
     if float16:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
-    Path(path).write_bytes(converter.convert())
+    with quiet.known_lines_hidden(quiet.IDENTITY_TRUNCATE_IGNORED):  # the converter's (see ragan_tf/quiet.py)
+        flatbuffer = converter.convert()
+    Path(path).write_bytes(flatbuffer)
     return Path(path)
 
 
@@ -114,8 +117,9 @@ def run_tflite(tflite_path, inputs, signature="generate"):
     interpreter = tflite_interpreter()[0](model_path=str(tflite_path))
     runner = interpreter.get_signature_runner(signature)
     count = len(next(iter(inputs.values())))
-    outputs = [next(iter(runner(**{name: value[index : index + 1] for name, value in inputs.items()}).values()))
-               for index in range(count)]
+    with quiet.known_lines_hidden(quiet.XNNPACK_DELEGATE_CREATED):  # TFLite's, at the first invocation
+        outputs = [next(iter(runner(**{name: value[index : index + 1] for name, value in inputs.items()}).values()))
+                   for index in range(count)]
     return np.concatenate(outputs)
 
 
