@@ -5,7 +5,8 @@
 # (`--help` and `show-dataset` also without any TensorFlow log line, as tests/test_quiet_cli.py asks
 # of the full install), and those that need one must exit 2 with one line on stderr that names
 # `pip install 'ragan-tf[EXTRA]'`, no traceback and no output written. About 2 minutes after the
-# install (a tiny RAGAN trained for 2 steps). `.ci/run` calls it after the test suite.
+# install (a tiny RAGAN trained for 2 steps). Run by hand: `.ci/run` does not call it (the test suite
+# already takes most of the CI time budget).
 # PYTHON picks the interpreter of the venv (default: python3); KEEP=1 keeps the temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -45,7 +45,7 @@ FIGURES = (
 )
 
 
-def _curve_callback(metrics, evaluation_set, scheme, config, path):
+def _curve_callback(metrics, evaluation_set, scheme, config, path, previous_rows=()):
     import keras
     import pandas as pd
 
@@ -58,13 +58,16 @@ def _curve_callback(metrics, evaluation_set, scheme, config, path):
             super().__init__()
             self.evaluator = EvaluationCallback(evaluation_set, scheme, path.parent / "logs", 0, metrics,
                                                 tuple(config.data.non_face_labels))
-            self.rows = []
+            self.rows = list(previous_rows)  # a resumed run's curve so far
+            self.offset = self.rows[-1]["train_seconds"] if self.rows else 0.0
 
         def _measure(self):
             paused = time.perf_counter()
+            step = int(self.model.train_step_count.numpy())
+            if self.rows and self.rows[-1]["step"] == step:  # resumed where the curve stands
+                return
             values = self.evaluator.evaluate_network(self.model.inference_model)
-            row = {"step": int(self.model.train_step_count.numpy()), "train_seconds": paused - self.start - self.excluded,
-                   **values}
+            row = {"step": step, "train_seconds": self.offset + paused - self.start - self.excluded, **values}
             self.rows.append(row)
             pd.DataFrame(self.rows).to_csv(path, index=False)
             print("  ".join(f"{key} {value:.4g}" for key, value in row.items()), flush=True)
@@ -100,16 +103,23 @@ def train_command(args):
     config.training.epochs = args.steps // args.eval_every
     config.training.evaluate_every_epochs = 0
     out = Path(args.out)
-    if out.exists():
+    previous_rows = []
+    if args.resume:
+        if not (out / "curve.csv").exists():
+            sys.exit(f"error: --resume: {out} holds no curve.csv to continue.")
+        import pandas as pd
+
+        previous_rows = pd.read_csv(out / "curve.csv").to_dict("records")
+    elif out.exists():
         shutil.rmtree(out)  # a fresh run, never resumed from an older backup
     config.runtime.run_dir = str(out)
     print(f"{args.pipeline} {' '.join(args.set)}: {args.steps} steps, evaluated every {args.eval_every}", flush=True)
     start = time.perf_counter()
     metrics = synthetic_metrics(config.data, verbose=True)
     print(f"metrics ready in {time.perf_counter() - start:.0f} s", flush=True)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=args.resume)
     callback = _curve_callback(metrics, synthetic_test_set(config.data, args.faces), get_scheme(config.data.age_groups),
-                               config, out / "curve.csv")
+                               config, out / "curve.csv", previous_rows)
     model, _ = train(config, verbose=2, extra_callbacks=[callback])
     print(f"wrote {out / 'curve.csv'}")
     if getattr(model, "generator", None) is not None and model.generator is not model.inference_model:
@@ -216,7 +226,10 @@ def main():
     run.add_argument("--steps", type=int, required=True)
     run.add_argument("--eval-every", type=int, default=250)
     run.add_argument("--faces", type=int, default=48, help="test faces, each aged to every group")
-    run.add_argument("--out", required=True, help="run folder (deleted first if it exists)")
+    run.add_argument("--out", required=True, help="run folder (deleted first if it exists, unless --resume)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its backup to --steps (same pipeline and --set; the "
+                          "curve continues, its training time adds up)")
     run.set_defaults(function=train_command)
     reference = commands.add_parser("reference", help="the figures of the exact truth and of output = input")
     reference.add_argument("pipeline")
