@@ -15,6 +15,15 @@
     # (the stem features) are zeroed before the recombination.
     python benchmarks/ragan_diagnostics.py paths checkpoints/convergence/baseline
 
+    # How much do the age modulator's batch statistics move the output? The EMA generator with
+    # the conditional batch norm in training mode (statistics of batches of --batch-size test
+    # faces, as in training) against inference mode (moving averages).
+    python benchmarks/ragan_diagnostics.py batch-statistics checkpoints/convergence/benchmark6k
+
+    # Would batch-norm statistics recomputed for the EMA weights (standing statistics; the EMA
+    # generator copies the raw generator's moving averages) change the convergence figures?
+    python benchmarks/ragan_diagnostics.py standing-statistics checkpoints/convergence/benchmark6k
+
     # How are the training examples spread over the age groups?
     python benchmarks/ragan_diagnostics.py group-counts pipelines/ragan_synthetic_quickstart.yaml
 """
@@ -159,6 +168,64 @@ def paths(args):
         print(f"  {name:32s}: inside the face {change[face].mean():6.2f}, outside {change[outside].mean():6.2f}")
 
 
+def batch_statistics(args):
+    import numpy as np
+
+    from ragan_tf.data.age_groups import get_scheme
+    from ragan_tf.visualization import to_uint8
+
+    config, model = _load_run(args.run)
+    scheme = get_scheme(config.data.age_groups)
+    generator = model.generator_ema
+    evaluation_set, images, masks = _test_faces(config, args.faces)
+    targets = (scheme.group_of(evaluation_set.ages) + 1 + np.arange(len(images)) % (scheme.num_groups - 1)) % scheme.num_groups
+    outputs = {mode: [] for mode in (False, True)}
+    for start in range(0, len(images) - args.batch_size + 1, args.batch_size):
+        batch = slice(start, start + args.batch_size)
+        for mode in outputs:  # training=True changes only the age modulator's batch norm (IN has no moving state)
+            outputs[mode].append(to_uint8(np.asarray(generator(images[batch], masks[batch], targets[batch],
+                                                               training=mode))))
+    moving, batch_stats = (np.concatenate(outputs[mode]).astype(np.float64) for mode in (False, True))
+    face = masks[: len(moving), ..., 0] > 0.5
+    change = np.abs(batch_stats - moving).mean(axis=-1)
+    print(f"{args.run}: {len(moving)} test faces aged to another group, batches of {args.batch_size}; "
+          f"mean |batch statistics - moving averages| (0-255) inside the face {change[face].mean():.2f}, "
+          f"95th percentile {np.percentile(change[face], 95):.2f}")
+
+
+def standing_statistics(args):
+    import numpy as np
+
+    from ragan_tf.data import synthetic_faces
+    from ragan_tf.data.age_groups import get_scheme
+    from ragan_tf.evaluation.callback import EvaluationCallback
+    from ragan_tf.evaluation.evaluate import synthetic_metrics, synthetic_test_set
+
+    config, model = _load_run(args.run)
+    scheme, data, generator = get_scheme(config.data.age_groups), config.data, model.generator_ema
+    evaluator = EvaluationCallback(synthetic_test_set(data, args.faces), scheme, Path(args.run) / "standing_logs", 0,
+                                   synthetic_metrics(data, verbose=False), tuple(data.non_face_labels))
+
+    def show(name, values):
+        print(f"{name}: " + "  ".join(f"{key} {value:.4g}" for key, value in values.items()))
+
+    show("moving averages (as trained)", evaluator.evaluate_network(generator))
+    # Training faces at random ages, each aged to a random other group, as in training.
+    train_ids, _ = synthetic_faces.split_identities(data.synthetic_identities, data.synthetic_test_fraction,
+                                                    data.synthetic_seed)
+    rng = np.random.default_rng(0)
+    count = args.batches * args.batch_size
+    ages = rng.uniform(0, 90, count)
+    images, masks = synthetic_faces.render_faces([int(i) for i in rng.choice(np.asarray(train_ids), count)], list(ages),
+                                                 data.image_size, data.synthetic_seed, tuple(data.non_face_labels))
+    images, masks = images.astype(np.float32) / 127.5 - 1.0, masks.astype(np.float32)
+    targets = ((scheme.group_of(ages) + rng.integers(1, scheme.num_groups, count)) % scheme.num_groups).astype(np.int32)
+    for start in range(0, count, args.batch_size):  # momentum 0.99: the old averages weigh 0.99**batches at the end
+        batch = slice(start, start + args.batch_size)
+        generator(images[batch], masks[batch], targets[batch], training=True)
+    show(f"standing statistics ({args.batches} batches of {args.batch_size})", evaluator.evaluate_network(generator))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +240,17 @@ def main():
         command.add_argument("run")
         command.add_argument("--faces", type=int, default=300)
         command.set_defaults(function=function)
+    batch = commands.add_parser("batch-statistics")
+    batch.add_argument("run")
+    batch.add_argument("--faces", type=int, default=296)
+    batch.add_argument("--batch-size", type=int, default=8)
+    batch.set_defaults(function=batch_statistics)
+    standing = commands.add_parser("standing-statistics")
+    standing.add_argument("run")
+    standing.add_argument("--faces", type=int, default=48, help="test faces (the convergence benchmark's 48)")
+    standing.add_argument("--batches", type=int, default=200)
+    standing.add_argument("--batch-size", type=int, default=8)
+    standing.set_defaults(function=standing_statistics)
     counts = commands.add_parser("group-counts")
     counts.add_argument("pipeline")
     counts.set_defaults(function=group_counts)
