@@ -39,7 +39,7 @@ case "${1:-all}" in
       b3) run b3_bottleneck_modulation --set model.decoder_modulation=bottleneck ;;
       b4) run b4_r1_10 --set model.r1_gamma=10.0 ;;
       b5) run b5_two_time_scale --set training.discriminator_learning_rate=0.0012 ;;
-      b6) run b6_lambda_rec_switch --set model.lambda_rec_switch_epoch=1 ;;
+      b6) run b6_lambda_rec_1 --set model.lambda_rec_switch_epoch=0 ;;  # the paper's late value from step 0
       b7) run b7_skips --set model.decoder_skips=true ;;
       *) echo "usage: $0 b0|b1|...|b7" >&2; exit 2 ;;
     esac ;;
