@@ -55,6 +55,20 @@ def _load_run(run):
     return config, model
 
 
+def _aged_test_faces(run, count):
+    """`(config, EMA generator, images, masks, targets)`: a run's model and `count` test faces, each
+    with a target group other than its own (cycling through the other groups)."""
+    import numpy as np
+
+    from ragan_tf.data.age_groups import get_scheme
+
+    config, model = _load_run(run)
+    scheme = get_scheme(config.data.age_groups)
+    evaluation_set, images, masks = _test_faces(config, count)
+    targets = (scheme.group_of(evaluation_set.ages) + 1 + np.arange(len(images)) % (scheme.num_groups - 1)) % scheme.num_groups
+    return config, model.generator_ema, images, masks, targets
+
+
 def group_counts(args):
     import numpy as np
 
@@ -142,14 +156,9 @@ def heads(args):
 def paths(args):
     import numpy as np
 
-    from ragan_tf.data.age_groups import get_scheme
     from ragan_tf.visualization import to_uint8
 
-    config, model = _load_run(args.run)
-    scheme = get_scheme(config.data.age_groups)
-    generator = model.generator_ema
-    evaluation_set, images, masks = _test_faces(config, args.faces)
-    targets = (scheme.group_of(evaluation_set.ages) + 1 + np.arange(len(images)) % (scheme.num_groups - 1)) % scheme.num_groups
+    _, generator, images, masks, targets = _aged_test_faces(args.run, args.faces)
     decoder = generator.decoder
     identity_features, image_features, skips = generator.identity_encoder.encode(images, masks, training=False)
     age_code = generator.age_modulator(identity_features, targets, training=False)
@@ -171,14 +180,9 @@ def paths(args):
 def batch_statistics(args):
     import numpy as np
 
-    from ragan_tf.data.age_groups import get_scheme
     from ragan_tf.visualization import to_uint8
 
-    config, model = _load_run(args.run)
-    scheme = get_scheme(config.data.age_groups)
-    generator = model.generator_ema
-    evaluation_set, images, masks = _test_faces(config, args.faces)
-    targets = (scheme.group_of(evaluation_set.ages) + 1 + np.arange(len(images)) % (scheme.num_groups - 1)) % scheme.num_groups
+    _, generator, images, masks, targets = _aged_test_faces(args.run, args.faces)
     outputs = {mode: [] for mode in (False, True)}
     for start in range(0, len(images) - args.batch_size + 1, args.batch_size):
         batch = slice(start, start + args.batch_size)

@@ -86,7 +86,7 @@ class Decoder(keras.layers.Layer):
         self.activation = keras.layers.LeakyReLU(0.2, dtype=self.dtype_policy, name="activation")
         self.to_rgb = keras.layers.Conv2D(3, 3, padding="same", dtype=output_dtype(self.dtype_policy), name="to_rgb")
 
-    def build(self, identity_features_shape, age_code_shape, image_features_shape, face_mask_shape, skips_shape=None):
+    def build(self, identity_features_shape, age_code_shape, image_features_shape, face_mask_shape):
         shape = identity_features_shape
         for block in self.blocks:
             condition_shapes = (age_code_shape,) if self._modulated(block) else ()
