@@ -27,6 +27,26 @@ latency per export format.
     python benchmarks/inference.py --quick         # 1 and 2, 64 px quick-start width only
     python benchmarks/inference.py --formats       # 3: 64 and 256 px, median of 30
     python benchmarks/inference.py --formats --sizes 64 --repeats 3   # a smoke run
+    python benchmarks/inference.py --sweep         # 4: encode once, every age at paper size (issue 18)
+    python benchmarks/inference.py --sweep --sizes 64 --configs quickstart --repeats 1   # its smoke run
+
+4. `--sweep` (instead of 1-3): the paper-size generator at 256 px (random
+   weights), one face at A target ages (4 and 10 by default) through each
+   path: `with_face_mask` with one row per age (the whole generator A
+   times: the path before issue 18), the `age_sweep` signature (the
+   identity encoder once, the age modulator and decoder on the A rows as
+   one batch), the same sweep as an in-memory `tf.function` with and
+   without XLA (`jit_compile`), and the TFLite float core (`generate`, one
+   interpreter call on the A rows: the whole generator A times) as float32,
+   float16 weights and dynamic-range int8 weights, at every core. Each row:
+   median seconds per face, the largest difference from the `with_face_mask`
+   rows (uint8 levels; the float paths' output rounded alike), and achieved
+   GFLOP/s: the FLOPs the path computes (TensorFlow's profiler on the
+   forward graphs of the encoder and of the modulator + decoder, 2 per
+   multiply-add) over its time, against a measured float32 peak (the best of
+   a 4096^2 matmul and a 64x64x256 3x3 convolution, both at every core).
+   Then `ragan-tf age` end to end per photo (`Ager`) at 4 and 10 ages, with
+   the sweep and with one row per age.
 """
 
 import argparse
@@ -240,6 +260,162 @@ def formats_benchmark(args):
     print(f"load average before {before}, after {load_average()}")
 
 
+# ------------------------------------------------------------------ 4. --sweep (issue 18)
+def forward_flops(function, *specs):
+    """FLOPs of one call of `function` on inputs of `specs`, counted on its (non-XLA) graph."""
+    concrete = tf.function(function).get_concrete_function(*specs)
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph=concrete.graph, options=options).total_float_ops
+
+
+def generator_flops(generator, size):
+    """`(encoder FLOPs per face, modulator + decoder FLOPs per age)` at batch 1."""
+    image = tf.TensorSpec([1, size, size, 3], tf.float32)
+    mask = tf.TensorSpec([1, size, size, 1], tf.float32)
+    encoder = forward_flops(lambda x, m: generator.identity_encoder.encode(x, m, training=False), image, mask)
+    whole = forward_flops(lambda x, m: generator(x, m, tf.zeros([1], tf.int32), training=False), image, mask)
+    return encoder, whole - encoder
+
+
+def measured_peak(repeats=5):
+    """`(GFLOP/s, which)`: the best of a square float32 matmul and a 3x3 convolution at every core."""
+    rng = tf.random.Generator.from_seed(0)
+    a, b = rng.normal((4096, 4096)), rng.normal((4096, 4096))
+    x, w = rng.normal((4, 64, 64, 256)), rng.normal((3, 3, 256, 256))
+    candidates = {
+        "4096^2 matmul": (tf.function(lambda: tf.reduce_sum(tf.matmul(a, b))), 2 * 4096**3),
+        "3x3 conv 4x64x64x256->256": (tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, w, 1, "SAME"))),
+                                       2 * 4 * 64 * 64 * 9 * 256 * 256),
+    }
+    rates = {name: flops / timed(lambda f=f: f().numpy(), repeats) for name, (f, flops) in candidates.items()}
+    best = max(rates, key=rates.get)
+    return rates[best] / 1e9, ", ".join(f"{name} {rate / 1e9:.0f}" for name, rate in rates.items())
+
+
+def dynamic_int8_tflite(export, path):
+    """The float core converted with dynamic-range quantization (int8 weights, float activations)."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(export), signature_keys=["generate"])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    Path(path).write_bytes(converter.convert())
+    return Path(path)
+
+
+def sweep_paths(export, generator, size, ages_list, repeats, threads):
+    """`{path: {A: (seconds, largest uint8 difference from the rows path)}}` for one face."""
+    from ragan_tf.data.age_groups import age_group_weights, get_scheme
+    from ragan_tf.export.tflite import check_inputs
+
+    images, masks, _ = check_inputs(size, count=1)
+    face = np.round((images[0] + 1) * 127.5).astype(np.uint8)
+    mask = masks[0].astype(np.float32)
+    model_input = face[None].astype(np.float32) / 127.5 - 1.0
+    anchors = get_scheme("ffhq_aging").anchor_ages
+    loaded = tf.saved_model.load(str(export))
+    rows_signature, sweep_signature = loaded.signatures["with_face_mask"], loaded.signatures["age_sweep"]
+
+    def to_uint8(floats):
+        return np.round(np.clip((np.asarray(floats) + 1.0) * 127.5, 0, 255)).astype(np.uint8)
+
+    def sweep_function(jit):
+        function = tf.function(lambda x, m, w: generator.age_sweep(x, m, w, training=False)[0], jit_compile=jit)
+        return lambda ages: to_uint8(function(tf.constant(model_input), tf.constant(mask[None]),
+                                              age_group_weights(tf.constant(ages, tf.float32), anchors)))
+
+    def tflite_function(file):
+        from ragan_tf.export.tflite import tflite_interpreter
+
+        interpreter_class, _ = tflite_interpreter()
+        runner = interpreter_class(model_path=str(file), num_threads=threads).get_signature_runner("generate")
+
+        def run(ages):
+            count = len(ages)
+            return to_uint8(runner(image=np.repeat(model_input, count, 0), face_mask=np.repeat(mask[None], count, 0),
+                                   target_age=np.asarray(ages, np.float32))["aged_image"])
+
+        return run
+
+    paths = {
+        "SavedModel `with_face_mask`, one row per age (before)": lambda ages: rows_signature(
+            image=tf.constant(np.repeat(face[None], len(ages), 0)),
+            face_mask=tf.constant(np.repeat(mask[None], len(ages), 0)),
+            target_age=tf.constant(np.asarray(ages, np.int32)))["aged_image"].numpy(),
+        "SavedModel `age_sweep` (encode once)": lambda ages: sweep_signature(
+            image=tf.constant(face), face_mask=tf.constant(mask),
+            target_age=tf.constant(np.asarray(ages, np.int32)))["aged_images"].numpy(),
+        "tf.function `age_sweep`": sweep_function(False),
+        "tf.function `age_sweep`, XLA": sweep_function(True),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        int8 = dynamic_int8_tflite(export, Path(folder) / "model_int8_dynamic.tflite")
+        for label, file in (("TFLite float32 core, one row per age", export / TFLITE_FILE),
+                            ("TFLite float16 weights, one row per age", export / TFLITE_FLOAT16_FILE),
+                            ("TFLite int8 weights (dynamic range), one row per age", int8)):
+            paths[f"{label} ({threads} threads)"] = tflite_function(file)
+        results = {}
+        for count in ages_list:
+            ages = np.linspace(1, 80, count).round().astype(np.int32)
+            reference = paths["SavedModel `with_face_mask`, one row per age (before)"](ages)
+            for label, path in paths.items():
+                output = path(ages)
+                results.setdefault(label, {})[count] = (
+                    timed(lambda: path(ages), repeats),
+                    int(np.max(np.abs(output.astype(int) - reference.astype(int)))))
+                print(f"  {label}, {count} ages: {results[label][count][0]:.2f} s", flush=True)
+    return results
+
+
+def sweep_benchmark(args):
+    keras.utils.set_random_seed(0)
+    before = load_average()
+    size, config_name = (args.sizes or [256])[0], (args.configs or ["paper"])[0]
+    print(f"aging sweep benchmark (issue 18); {machine_facts()}; TF {tf.__version__}; load average before {before}",
+          flush=True)
+    peak, peaks = measured_peak()
+    print(f"measured float32 peak: {peak:.0f} GFLOP/s ({peaks} GFLOP/s)", flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        export, params = make_export(config_name, size, folder, tflite=True)
+        generator = keras.saving.load_model(Path(folder) / f"{config_name}_{size}_run" / "inference_model.keras")
+        encoder, per_age = generator_flops(generator, size)
+        print(f"{config_name} generator, {size} px, {params / 1e6:.1f}M parameters: identity encoder "
+              f"{encoder / 1e9:.1f} GFLOP per face, age modulator + decoder {per_age / 1e9:.1f} GFLOP per age",
+              flush=True)
+        results = sweep_paths(export, generator, size, args.sweep_ages, args.repeats, os.cpu_count() or 1)
+        counts = args.sweep_ages
+        print(f"\none face, {size} px, median of {args.repeats} after one warm-up; difference: largest, in uint8 "
+              "levels, from the `with_face_mask` rows\n")
+        print("| path | " + " | ".join(f"{a} ages: s / GFLOP/s / of peak / diff" for a in counts) + " |\n|---|"
+              + "---|" * len(counts))
+        for label, by_count in results.items():
+            once = "encode once" in label or "`age_sweep`" in label
+            cells = []
+            for count in counts:
+                seconds, difference = by_count[count]
+                flops = (encoder if once else encoder * count) + per_age * count
+                rate = flops / seconds / 1e9
+                cells.append(f"{seconds:.2f} / {rate:.0f} / {rate / peak:.0%} / {difference}")
+            print(f"| {label} | " + " | ".join(cells) + " |", flush=True)
+
+        print(f"\n`ragan-tf age` end to end, paper size {size} px, median of {args.repeats} (seconds per photo)\n")
+        print("| generator path | ages | photo | detect | align | generator | paste-back | total |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- |")
+        paths = photos(folder)
+        ager = Ager(export)
+        sweep = ager._age_sweep
+        for label, signature in (("age_sweep", sweep), ("one row per age", None)):
+            ager._age_sweep = signature
+            for count in counts:
+                ages = np.linspace(1, 80, count).round().astype(int).tolist()
+                for photo, path in paths.items():
+                    ager.age_photo(path, ages)
+                    runs = [ager.age_photo(path, ages).timings for _ in range(args.repeats)]
+                    times = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+                    cells = " | ".join(f"{times[key]:.2f}" for key in
+                                       ("detect_s", "align_s", "generator_s", "paste_back_s"))
+                    print(f"| {label} | {count} | {photo} | {cells} | {sum(times.values()):.2f} |", flush=True)
+    print(f"load average before {before}, after {load_average()}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -255,7 +431,15 @@ def main():
                         help=f"--formats: TFLite num_threads to time (default 1, the interpreters' own default, "
                              f"and {os.cpu_count()}, every CPU)")
     parser.add_argument("--ages", nargs="+", type=int, default=[5, 20, 40, 70])
+    parser.add_argument("--sweep", action="store_true",
+                        help="encode once, every age: paper size at 256 px, per path (issue 18) instead")
+    parser.add_argument("--sweep-ages", nargs="+", type=int, default=[4, 10],
+                        help="--sweep: numbers of target ages per face (default 4 10)")
     args = parser.parse_args()
+    if args.sweep:
+        args.repeats = args.repeats or 3
+        sweep_benchmark(args)
+        return
     if args.formats:
         args.sizes = args.sizes or [64, 256]
         args.configs = args.configs or ["quickstart"]

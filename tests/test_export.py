@@ -94,7 +94,7 @@ def test_model_card_records_what_a_client_needs(tiny_export):
     assert card["age_groups"][9]["anchor_age"] == 80.0
     assert card["training"]["epochs_completed"] == 2
     assert card["training"]["final_epoch_metrics"] == {"g_loss": 2.0, "val_rec": 0.15}
-    assert set(card["signatures"]) == {"serving_default", "with_face_mask", "age_progression", "generate"}
+    assert set(card["signatures"]) == {"serving_default", "with_face_mask", "age_sweep", "age_progression", "generate"}
     assert any("cartoon" in line for line in card["limitations"])
     assert "## Limitations and bias" in (tiny_export / "MODEL_CARD.md").read_text()
 

@@ -93,6 +93,10 @@ class ModelFunctions:
     conditional: bool = False
 
 
+#: The most (face, target group) pairs one `age_sweep` call of an in-memory network renders.
+SWEEP_ROWS = 64
+
+
 def network_functions(model):
     """`ModelFunctions` of an in-memory inference network (`ragan_tf.models.tasks` contracts)."""
     from ragan_tf.models.tasks import tasks_of
@@ -109,6 +113,15 @@ def network_functions(model):
             return np.asarray(transformer.age_faces(images, masks, np.asarray(groups, np.int32), **extra))
 
         age_transformer.takes_source = takes_source
+        if not takes_source:  # every group of a batch at once (RAGAN: each face encoded once)
+            def sweep(images, masks, groups):
+                groups = np.asarray(groups, np.int32)
+                step = max(1, SWEEP_ROWS // len(groups))  # network batches of at most SWEEP_ROWS (face, age) pairs
+                return np.concatenate([np.asarray(transformer.age_sweep(
+                    images[start:start + step], masks[start:start + step], groups, training=False))
+                    for start in range(0, len(images), step)])
+
+            age_transformer.sweep = sweep
         functions.age_transformer = age_transformer
     if sampler is not None:
         functions.sampler = lambda noise, groups: np.asarray(sampler(
@@ -244,14 +257,17 @@ def evaluate_rows(aging_function, evaluation_set, scheme, metrics, batch_size=32
     rows, outputs, costs = [], {group: [] for group in range(scheme.num_groups)}, {}
     batches = range(0, len(evaluation_set), batch_size)
     bar = keras.utils.Progbar(len(batches) * scheme.num_groups, unit_name="batch") if progress else None
-    for group, anchor in enumerate(scheme.anchor_ages):
-        for start in batches:
-            index = np.arange(start, min(start + batch_size, len(evaluation_set)))
-            extra = ({"source": evaluation_set.source(index, scheme)} if getattr(aging_function, "takes_source", False)
-                     else {})
-            aged = _timed(costs, "generator", lambda: to_uint8(aging_function(
-                evaluation_set.images[index], evaluation_set.masks[index], np.full(len(index), group, np.int32),
-                **extra)))
+    groups = np.arange(scheme.num_groups, dtype=np.int32)
+    for start in batches:
+        index = np.arange(start, min(start + batch_size, len(evaluation_set)))
+        images, masks = evaluation_set.images[index], evaluation_set.masks[index]
+        extra = ({"source": evaluation_set.source(index, scheme)} if getattr(aging_function, "takes_source", False)
+                 else {})
+        sweep = getattr(aging_function, "sweep", None)
+        swept = _timed(costs, "generator", lambda: to_uint8(sweep(images, masks, groups))) if sweep else None
+        for group, anchor in enumerate(scheme.anchor_ages):
+            aged = swept[:, group] if swept is not None else _timed(costs, "generator", lambda: to_uint8(
+                aging_function(images, masks, np.full(len(index), group, np.int32), **extra)))
             outputs[group].append(aged)
             rows.extend(_batch_rows(aged, index, group, float(anchor), evaluation_set, source_groups, input_uint8,
                                     input_embeddings, metrics, size, non_face_labels, costs))

@@ -1,12 +1,15 @@
 """`ragan-tf export`: a run folder -> a SavedModel of its inference network, with a model card.
 
 The signatures follow the network's task contracts (`ragan_tf.models.tasks`;
-`ragan_tf.export.serving`). An age transformer serves four:
+`ragan_tf.export.serving`). An age transformer serves five:
 
 - `serving_default`: `image` uint8 [B, H, W, 3] (any size; resized inside),
   `target_age` int32 [B] years -> `aged_image` uint8 [B, H, W, 3]; the whole
   image counts as face;
 - `with_face_mask`: the same plus `face_mask` float32 [B, H, W, 1] (1 = face);
+- `age_sweep`: one face `image` uint8 [H, W, 3], its `face_mask` float32
+  [H, W, 1] and `target_age` int32 [A] -> `aged_images` uint8 [A, H, W, 3]
+  (RAGAN encodes the face once for all A ages);
 - `age_progression`: `image` uint8 [H, W, 3] -> `aged_images` uint8
   [G, H, W, 3] at every age group, with `age_groups` and `anchor_ages`;
 - `generate`: the float core at the model's resolution, continuous ages.

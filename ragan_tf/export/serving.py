@@ -52,6 +52,13 @@ AGING_SIGNATURES = {
                    "target_age": f"int32 [B], years {MIN_AGE}-{MAX_AGE}, one per image"},
         "outputs": {"aged_image": "uint8 [B, H, W, 3]"},
     },
+    "age_sweep": {
+        "inputs": {"image": "uint8 [H, W, 3], one face", "face_mask": "float32 [H, W, 1], 1 = face",
+                   "target_age": f"int32 [A], years {MIN_AGE}-{MAX_AGE}"},
+        "outputs": {"aged_images": "uint8 [A, H, W, 3], one per target age"},
+        "notes": "encodes the face once and renders every target age as one batch (RAGAN); "
+                 "ragan-tf age, its sweeps and age_progression use it",
+    },
     "age_progression": {
         "inputs": {"image": "uint8 [H, W, 3]"},
         "outputs": {"aged_images": "uint8 [G, H, W, 3], one per age group",
@@ -202,6 +209,8 @@ class AgingFunctions:
         return {
             "serving_default": (self.serving_default, [image, age]),
             "with_face_mask": (self.with_face_mask, [image, mask, age]),
+            "age_sweep": (self.age_sweep, [tf.TensorSpec([None, None, 3], tf.uint8, name="image"),
+                                           tf.TensorSpec([None, None, 1], tf.float32, name="face_mask"), age]),
             "age_progression": (
                 self.age_progression, [tf.TensorSpec([None, None, 3], tf.uint8, name="image")]
             ),
@@ -282,13 +291,23 @@ class AgingFunctions:
         aged = self.generator.decode(latent, age_group_weights(tf.cast(target_age, tf.float32), self.anchor_ages))
         return {"aged_image": self._to_uint8(tf.cast(aged, tf.float32), height, width)}
 
+    def age_sweep(self, image, face_mask, target_age):
+        """One uint8 face [H, W, 3], its mask [H, W, 1] and A int32 ages -> `{"aged_images": uint8
+        [A, H, W, 3]}`: the network's `age_sweep` (RAGAN encodes the face once for all A ages)."""
+        image = check_images(image, batched=False)
+        face_mask = check_face_mask(face_mask[tf.newaxis], image[tf.newaxis])[0]
+        target_age = tf.ensure_shape(target_age, [None])
+        target_age = checked(target_age, require(tf.shape(target_age)[0] >= 1,
+                                                 "target_age must hold at least one age; got shape", tf.shape(target_age)))
+        target_age = check_ages(target_age, batch_of=target_age)  # a vector of any length: compared with itself
+        return {"aged_images": self._sweep_uint8(image, face_mask, tf.cast(target_age, tf.float32))}
+
     def age_progression(self, image):
         """One uint8 image [H, W, 3] -> the face at every group's anchor age:
         `{"aged_images": uint8 [G, H, W, 3], "age_groups": string [G], "anchor_ages": float32 [G]}`."""
         image = check_images(image, batched=False)
         anchors = tf.constant(self.anchor_ages, tf.float32)
-        images = tf.repeat(image[tf.newaxis], len(self.anchor_ages), axis=0)
-        aged = self._age_uint8(images, tf.ones_like(images[..., :1], tf.float32), anchors)
+        aged = self._sweep_uint8(image, tf.ones_like(image[..., :1], tf.float32), anchors)
         return {"aged_images": aged, "age_groups": tf.constant(self.scheme.labels), "anchor_ages": anchors}
 
     # --------------------------------------------------------------- helpers
@@ -306,6 +325,14 @@ class AgingFunctions:
             **source,
         )["aged_image"]
         return self._to_uint8(aged, height, width)
+
+    def _sweep_uint8(self, image, face_mask, ages):
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        size = (self.image_size, self.image_size)
+        aged = self.generator.age_sweep(self._to_model_input(image[tf.newaxis]),
+                                        tf.image.resize(face_mask[tf.newaxis], size, antialias=True),
+                                        age_group_weights(ages, self.anchor_ages), training=False)[0]
+        return self._to_uint8(tf.cast(aged, tf.float32), height, width)
 
     def _to_model_input(self, image):
         floats = tf.cast(image, tf.float32) / 127.5 - 1.0

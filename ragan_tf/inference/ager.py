@@ -3,8 +3,9 @@
 The steps (each its own module): `ragan_tf.faces.photo_io.load_photo` (EXIF,
 greyscale, alpha, 16-bit, decompression bombs), `ragan_tf.faces` (dlib
 detection, 68 landmarks, the alignment recipe the model was trained with,
-a landmark face mask), the SavedModel's `with_face_mask` signature (one
-call per face for all target ages), and `paste_back.paste_back_all`
+a landmark face mask), the SavedModel's `age_sweep` signature (one call
+per face for all target ages; RAGAN encodes the face once for them;
+`with_face_mask` with one row per age in exports that lack it), and `paste_back.paste_back_all`
 (inverse warp, feathered blend). The result is the whole photo at each age.
 With `runtime="onnx"` (`ragan-tf age --runtime onnx`) the export's
 `model.onnx` (`ragan-tf export --onnx`: the float core `generate`) runs in
@@ -236,7 +237,8 @@ class Ager:
         sha256: the archive's (or download's) expected SHA-256; a mismatch is refused.
         cache_dir: where archives are unpacked and downloads kept (default:
             `$RAGAN_TF_CACHE`, else `~/.cache/ragan_tf/models`).
-        runtime: `"saved_model"` (the SavedModel's `with_face_mask`) or `"onnx"`: the
+        runtime: `"saved_model"` (the SavedModel's `age_sweep`: each face encoded once for all
+            its target ages; `with_face_mask` in older exports) or `"onnx"`: the
             export's `model.onnx` (`ragan-tf export --onnx`) in onnxruntime (`onnx_core`),
             with the same pre- and post-processing (`onnx_age_crops`).
 
@@ -278,10 +280,12 @@ class Ager:
         self.max_pixels = max_pixels
         self.spec = card_alignment(self.card, model)  # None: the chips as they are
         self._onnx = onnx_core(model, self.card) if runtime == "onnx" else None
-        self._saved_model = self._with_face_mask = self._with_source = None
+        self._saved_model = self._with_face_mask = self._with_source = self._age_sweep = None
         if self._onnx is None:
             self._saved_model = tf.saved_model.load(str(model))
             self._with_face_mask = self._saved_model.signatures["with_face_mask"]
+            # One call per face for all its ages (exports before 2026-12-02 lack it: one row per age).
+            self._age_sweep = self._saved_model.signatures.get("age_sweep")
             # Models that read the face's own age and gender (the conditional VAE): the user's, else estimated.
             self._with_source = self._saved_model.signatures.get("with_source")
         if source_age is not None and not 0 <= source_age <= 120:
@@ -334,6 +338,9 @@ class Ager:
         if self._onnx is not None:
             return onnx_age_crops(self._onnx, self.image_size, crop, mask, ages)
         count = len(ages)
+        if self._with_source is None and self._age_sweep is not None:
+            return self._age_sweep(image=tf.constant(crop), face_mask=tf.constant(np.asarray(mask, np.float32)[..., None]),
+                                   target_age=tf.constant(np.asarray(ages, np.int32)))["aged_images"].numpy()
         inputs = dict(
             image=tf.constant(np.repeat(crop[None], count, 0)),
             face_mask=tf.constant(np.repeat(np.asarray(mask, np.float32)[None, ..., None], count, 0)),

@@ -41,10 +41,32 @@ class AgeTransformer:
         Age-cGAN overrides it with its scipy L-BFGS-B latent optimisation."""
         return self(image, face_mask, target_age, training=False, **source)
 
+    def age_sweep(self, image, face_mask, target_ages, training=False, **source):
+        """Every face at every one of `target_ages`: [B, A, S, S, 3].
+
+        `image` [B, S, S, 3] and `face_mask` [B, S, S, 1] as in the contract; `target_ages`
+        [A] int group indices or [A, G] weights, the same A ages for every face; `source`
+        (a family's `source_age`, `gender`) [B]. This default runs the network on every
+        (face, age) pair as one batch of B * A; a family whose network has an age-independent
+        part overrides it to compute that part once per face (RAGAN: `Generator.age_sweep`).
+        """
+        faces, ages = ops.shape(image)[0], ops.shape(target_ages)[0]
+        pairs = {name: ops.repeat(value, ages, axis=0) for name, value in source.items()}
+        aged = self(ops.repeat(image, ages, axis=0), ops.repeat(face_mask, ages, axis=0),
+                    tile_ages(target_ages, faces), training=training, **pairs)
+        return ops.reshape(aged, (faces, ages, *ops.shape(aged)[1:]))
+
     @property
     def sampler(self):
         """The `Sampler` this family also provides, or None."""
         return None
+
+
+def tile_ages(target_ages, faces):
+    """The contract's `target_age` for B faces x A ages, face-major (the order of
+    `ops.repeat(image, A, axis=0)`): `target_ages` [A] or [A, G] tiled B times."""
+    reps = (faces,) + (1,) * (len(ops.shape(target_ages)) - 1)
+    return ops.tile(target_ages, reps)
 
 
 class Sampler:

@@ -6,7 +6,7 @@ from keras import ops
 from ragan_tf.models.ragan.age_modulator import AgeModulator
 from ragan_tf.models.ragan.decoder import Decoder
 from ragan_tf.models.ragan.identity_encoder import IdentityEncoder
-from ragan_tf.models.tasks import AgeTransformer
+from ragan_tf.models.tasks import AgeTransformer, tile_ages
 
 
 @keras.saving.register_keras_serializable(package="ragan_tf.ragan")
@@ -141,7 +141,25 @@ class Generator(AgeTransformer, keras.Model):
         )
 
     def call(self, image, face_mask, target_age, training=None):
+        encoded = self.identity_encoder.encode(image, face_mask, training=training)
+        return self._render(image, face_mask, encoded, target_age, training)
+
+    def age_sweep(self, image, face_mask, target_ages, training=False):
+        """Every face at every one of `target_ages` ([A] group indices or [A, G] weights):
+        [B, A, S, S, 3]. The identity encoder, which does not read the age, runs once per
+        face; the age modulator and the decoder run on all B * A (face, age) pairs as one
+        batch. Equal to `call` on the repeated faces (a test checks it)."""
+        faces, ages = ops.shape(image)[0], ops.shape(target_ages)[0]
         identity_features, image_features, skips = self.identity_encoder.encode(image, face_mask, training=training)
+        encoded = tuple(ops.repeat(value, ages, axis=0) for value in (identity_features, image_features)) + (
+            [ops.repeat(skip, ages, axis=0) for skip in skips] if self.decoder_skips else [],)
+        aged = self._render(ops.repeat(image, ages, axis=0), ops.repeat(face_mask, ages, axis=0), encoded,
+                            tile_ages(target_ages, faces), training)
+        return ops.reshape(aged, (faces, ages, *ops.shape(aged)[1:]))
+
+    def _render(self, image, face_mask, encoded, target_age, training):
+        """Age modulator and decoder on the identity encoder's `(f_id, image features, skips)`."""
+        identity_features, image_features, skips = encoded
         age_code = self.age_modulator(identity_features, target_age, training=training)
         output = self.decoder(identity_features, age_code, image_features, face_mask, training=training,
                               skips=skips if self.decoder_skips else None)
