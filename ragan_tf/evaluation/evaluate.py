@@ -258,12 +258,12 @@ def evaluate_rows(aging_function, evaluation_set, scheme, metrics, batch_size=32
     batches = range(0, len(evaluation_set), batch_size)
     bar = keras.utils.Progbar(len(batches) * scheme.num_groups, unit_name="batch") if progress else None
     groups = np.arange(scheme.num_groups, dtype=np.int32)
+    sweep = getattr(aging_function, "sweep", None)
     for start in batches:
         index = np.arange(start, min(start + batch_size, len(evaluation_set)))
         images, masks = evaluation_set.images[index], evaluation_set.masks[index]
         extra = ({"source": evaluation_set.source(index, scheme)} if getattr(aging_function, "takes_source", False)
                  else {})
-        sweep = getattr(aging_function, "sweep", None)
         swept = _timed(costs, "generator", lambda: to_uint8(sweep(images, masks, groups))) if sweep else None
         for group, anchor in enumerate(scheme.anchor_ages):
             aged = swept[:, group] if swept is not None else _timed(costs, "generator", lambda: to_uint8(
