@@ -45,8 +45,12 @@ latency per export format.
    forward graphs of the encoder and of the modulator + decoder, 2 per
    multiply-add) over its time, against a measured float32 peak (the best of
    a 4096^2 matmul and a 64x64x256 3x3 convolution, both at every core).
-   Then `ragan-tf age` end to end per photo (`Ager`) at 4 and 10 ages, with
-   the sweep and with one row per age.
+   On a CPU with bfloat16 units (AMX / AVX-512 BF16), also the sweep
+   signature and the in-memory sweep with `--precision bfloat16` (oneDNN's
+   bfloat16 rewrite: `ragan_tf.inference.precision`; its GFLOP/s can exceed
+   the float32 peak). Then `ragan-tf age` end to end per photo (`Ager`) at
+   4 and 10 ages, with the sweep (and in bfloat16 where the CPU has it) and
+   with one row per age.
 """
 
 import argparse
@@ -70,6 +74,7 @@ from ragan_tf.data.synthetic_faces import render  # noqa: E402
 from ragan_tf.export import export_saved_model  # noqa: E402
 from ragan_tf.export.tflite import TFLITE_FILE, TFLITE_FLOAT16_FILE, core_inputs, tflite_interpreter  # noqa: E402
 from ragan_tf.inference.ager import Ager  # noqa: E402
+from ragan_tf.inference.precision import in_precision, native_bfloat16_flags, set_precision  # noqa: E402
 from ragan_tf.models.ragan.ragan_family import build_generator  # noqa: E402
 
 PIPELINES = {
@@ -346,6 +351,10 @@ def sweep_paths(export, generator, size, ages_list, repeats, threads):
         "tf.function `age_sweep`": sweep_function(False),
         "tf.function `age_sweep`, XLA": sweep_function(True),
     }
+    if native_bfloat16_flags():  # `--precision bfloat16`: oneDNN's bfloat16 rewrite around each call
+        paths["SavedModel `age_sweep`, bfloat16 (--precision)"] = in_precision(
+            paths["SavedModel `age_sweep` (encode once)"], "bfloat16")
+        paths["tf.function `age_sweep`, bfloat16"] = in_precision(sweep_function(False), "bfloat16")
     with tempfile.TemporaryDirectory() as folder:
         int8 = dynamic_int8_tflite(export, Path(folder) / "model_int8_dynamic.tflite")
         for label, file in (("TFLite float32 core, one row per age", export / TFLITE_FILE),
@@ -402,7 +411,11 @@ def sweep_benchmark(args):
         paths = photos(folder)
         ager = Ager(export)
         sweep = ager._age_sweep
-        for label, signature in (("age_sweep", sweep), ("one row per age", None)):
+        runs = [("age_sweep", sweep, "float32"), ("one row per age", None, "float32")]
+        if native_bfloat16_flags():
+            runs.insert(0, ("age_sweep, --precision bfloat16", sweep, "bfloat16"))
+        for label, signature, precision in runs:
+            set_precision(precision)
             ager._age_sweep = signature
             for count in counts:
                 ages = np.linspace(1, 80, count).round().astype(int).tolist()

@@ -97,34 +97,43 @@ class ModelFunctions:
 SWEEP_ROWS = 64
 
 
-def network_functions(model):
-    """`ModelFunctions` of an in-memory inference network (`ragan_tf.models.tasks` contracts)."""
+def network_functions(model, graph=False):
+    """`ModelFunctions` of an in-memory inference network (`ragan_tf.models.tasks` contracts); with
+    `graph`, its calls run as `tf.function` graphs (which TensorFlow's graph rewrites, such as the
+    bfloat16 one of `--precision`, apply to) instead of eagerly."""
+    import tensorflow as tf
+
     from ragan_tf.models.tasks import tasks_of
+
+    def call(method):
+        return tf.function(method, reduce_retracing=True) if graph else method
 
     tasks = tasks_of(model)
     functions = ModelFunctions()
     transformer, sampler = tasks["age_transformer"], tasks["sampler"]
     if transformer is not None:
         takes_source = getattr(transformer, "takes_source", False)  # the conditional VAE: the faces' own age, gender
+        age_faces, age_sweep = call(transformer.age_faces), call(transformer.age_sweep)
 
         def age_transformer(images, masks, groups, source=None):
             extra = {} if source is None else {"source_age": np.asarray(source[0], np.int32),
                                                "gender": np.asarray(source[1], np.int32)}
-            return np.asarray(transformer.age_faces(images, masks, np.asarray(groups, np.int32), **extra))
+            return np.asarray(age_faces(images, masks, np.asarray(groups, np.int32), **extra))
 
         age_transformer.takes_source = takes_source
         if not takes_source:  # every group of a batch at once (RAGAN: each face encoded once)
             def sweep(images, masks, groups):
                 groups = np.asarray(groups, np.int32)
                 step = max(1, SWEEP_ROWS // len(groups))  # network batches of at most SWEEP_ROWS (face, age) pairs
-                return np.concatenate([np.asarray(transformer.age_sweep(
+                return np.concatenate([np.asarray(age_sweep(
                     images[start:start + step], masks[start:start + step], groups, training=False))
                     for start in range(0, len(images), step)])
 
             age_transformer.sweep = sweep
         functions.age_transformer = age_transformer
     if sampler is not None:
-        functions.sampler = lambda noise, groups: np.asarray(sampler(
+        draw = call(sampler)
+        functions.sampler = lambda noise, groups: np.asarray(draw(
             noise, None if groups is None else np.asarray(groups, np.int32), training=False))
         functions.noise_dim, functions.conditional = int(sampler.noise_dim), bool(sampler.conditional)
     return functions
@@ -177,11 +186,12 @@ def export_functions(path, card):
     return functions
 
 
-def load_model_functions(path):
+def load_model_functions(path, graph=False):
     """`(ModelFunctions, config)` of a run folder or an export.
 
     A folder with `saved_model.pb` is a `ragan-tf export`; a folder with
-    `config.yaml` and `inference_model.keras` is a training run.
+    `config.yaml` and `inference_model.keras` is a training run (its network called
+    as graphs with `graph`: `network_functions`).
     """
     path = Path(path)
     if (path / "saved_model.pb").is_file():
@@ -192,7 +202,7 @@ def load_model_functions(path):
     from ragan_tf.export.saved_model import load_run
 
     config, model = load_run(path)
-    return network_functions(model), config
+    return network_functions(model, graph), config
 
 
 def load_aging_function(path):
@@ -202,6 +212,23 @@ def load_aging_function(path):
     if functions.age_transformer is None:
         raise ConfigError(f"{path}: a {config.model.type} model is a sampler; it does not transform faces.")
     return functions.age_transformer, config
+
+
+def functions_in_precision(functions, precision):
+    """`functions` with each network call computed in `precision` (`ragan_tf.inference.precision`)."""
+    from ragan_tf.inference.precision import in_precision
+
+    if precision == "float32":
+        return functions
+    changed = {}
+    for task in ("age_transformer", "sampler"):
+        function = getattr(functions, task)
+        if function in (None, identity_function):
+            continue
+        changed[task] = in_precision(function, precision)  # keeps its attributes (functools.wraps)
+        if getattr(function, "sweep", None) is not None:
+            changed[task].sweep = in_precision(function.sweep, precision)
+    return dataclasses.replace(functions, **changed)
 
 
 def identity_function(images, masks, groups):
@@ -652,7 +679,7 @@ def synthetic_metrics(data_config, estimator_identities=300, estimator_epochs=8,
 
 def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metrics=None, batch_size=32,
              estimator_identities=300, estimator_epochs=8, embedder_epochs=10, inception=None, verbose=True,
-             detector="auto", photo_side=128, sha256=None):
+             detector="auto", photo_side=128, sha256=None, precision="float32"):
     """Evaluates a run folder or an export on a test set; writes tables and plots to `out_dir`.
 
     The model's task contracts decide what is measured: an age transformer
@@ -687,14 +714,20 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
             judges, and the side smaller images are enlarged to for them
             (`real_faces.photo_metrics`).
         sha256: the expected SHA-256 of `model` when it is an archive or a URL.
+        precision: the model's (and the untrained baseline's) arithmetic: `"float32"`, or
+            `"bfloat16"` on a CPU with it in hardware (`ragan_tf.inference.precision`); the
+            judges always run in float32.
 
     Returns:
         `{name: summary DataFrame}` for the model and each baseline (samplers: `<name>/sampler`).
     """
     from ragan_tf.export.model_source import resolve_model
+    from ragan_tf.inference.precision import check_precision
     from ragan_tf.models.registry import get_family
 
-    functions, config = load_model_functions(resolve_model(model, sha256=sha256, kind="run or export"))
+    check_precision(precision)
+    graph = precision != "float32"  # the bfloat16 rewrite applies to graphs, not to eager calls
+    functions, config = load_model_functions(resolve_model(model, sha256=sha256, kind="run or export"), graph)
     data_config = load_config(data).data if data is not None else config.data
     if data_config.image_size != config.data.image_size:
         raise ConfigError(f"the data's image_size {data_config.image_size} differs from the model's "
@@ -719,10 +752,14 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
             if functions.age_transformer is not None:
                 candidates["identity"] = ModelFunctions(age_transformer=identity_function)
         elif baseline == "untrained":
-            candidates["untrained"] = network_functions(get_family(config.model.type).build_inference_model(config))
+            candidates["untrained"] = network_functions(get_family(config.model.type).build_inference_model(config),
+                                                        graph)
         else:
             raise ConfigError(f"Unknown baseline {baseline!r}; choose identity or untrained.")
+    candidates = {name: functions_in_precision(candidate, precision) for name, candidate in candidates.items()}
     out_dir = Path(out_dir)
+    if verbose and precision != "float32":
+        print(f"The networks compute in {precision} (--precision); the judges in float32.")
     summaries, costs = {}, {}
     check = _estimator_check(evaluation_set, metrics, scheme, out_dir, verbose)
     for name, candidate in candidates.items():

@@ -46,7 +46,7 @@ def check_out_dir(out_dir):
 
 def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, strip=True, crops=False,
                max_pixels=100_000_000, ager=None, overwrite=False, source_age=None, gender=None, sha256=None,
-               runtime="saved_model"):
+               runtime="saved_model", precision="float32"):
     """Ages every photo; writes its outputs or, on failure, nothing for it.
 
     Args:
@@ -63,6 +63,7 @@ def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, str
         overwrite: replace files already in `out_dir` instead of refusing them.
         sha256: the expected SHA-256 of `model` when it is an archive or a URL, or None.
         runtime: `"saved_model"` or `"onnx"` (the export's `model.onnx`), as for `Ager`.
+        precision: `"float32"` or `"bfloat16"` (CPUs with it in hardware), as for `Ager`.
 
     Returns:
         The exit code: 0 when every photo succeeded, 1 when any failed (each
@@ -80,7 +81,7 @@ def age_photos(photos, model, ages, out_dir, detector="auto", gif_frames=16, str
         refuse_existing(out_dir, [name for path in photos
                                   for name in output_names(Path(path).name, ages, 0, strip, gif_frames > 0)])
     ager = ager or Ager(model, detector=detector, max_pixels=max_pixels, source_age=source_age, gender=gender,
-                        sha256=sha256, runtime=runtime)
+                        sha256=sha256, runtime=runtime, precision=precision)
     failures, renamed, taken, faces = [], [], set(), 0
     for index, path in enumerate(photos, 1):
         start = time.perf_counter()
