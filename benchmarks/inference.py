@@ -47,7 +47,7 @@ latency per export format.
    a 4096^2 matmul and a 64x64x256 3x3 convolution, both at every core).
    On a CPU with bfloat16 units (AMX / AVX-512 BF16), also the sweep
    signature and the in-memory sweep with `--precision bfloat16` (oneDNN's
-   bfloat16 rewrite: `ragan_tf.inference.precision`; its GFLOP/s can exceed
+   bfloat16 rewrite: `ragan_tf.precision`; its GFLOP/s can exceed
    the float32 peak). Then `ragan-tf age` end to end per photo (`Ager`) at
    4 and 10 ages, with the sweep (and in bfloat16 where the CPU has it) and
    with one row per age.
@@ -74,7 +74,7 @@ from ragan_tf.data.synthetic_faces import render  # noqa: E402
 from ragan_tf.export import export_saved_model  # noqa: E402
 from ragan_tf.export.tflite import TFLITE_FILE, TFLITE_FLOAT16_FILE, core_inputs, tflite_interpreter  # noqa: E402
 from ragan_tf.inference.ager import Ager  # noqa: E402
-from ragan_tf.inference.precision import in_precision, native_bfloat16_flags, set_precision  # noqa: E402
+from ragan_tf.precision import in_precision, native_bfloat16_flags, set_precision  # noqa: E402
 from ragan_tf.models.ragan.ragan_family import build_generator  # noqa: E402
 
 PIPELINES = {

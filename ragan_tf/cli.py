@@ -18,7 +18,7 @@ import sys
 
 from ragan_tf import quiet
 from ragan_tf.errors import RaganError, install_command
-from ragan_tf.inference.precision import PRECISIONS
+from ragan_tf.precision import PRECISIONS
 
 VERBOSE_HELP = "show TensorFlow's own log lines and warnings (hidden by default)"
 MODEL_SOURCE_HELP = (

@@ -92,23 +92,34 @@ def assert_same_run(run_dir, reference_dir):
     assert [row["g_loss"] for row in rows] == [row["g_loss"] for row in reference_rows]
 
 
-def test_killed_at_named_points_resumes_bit_identical(uninterrupted, tmp_path):
-    reference, _ = uninterrupted
-    # Epoch e's backup is written after its last step (e * STEPS); the final save follows epoch EPOCHS.
-    points = [
-        "train_step:2",          # mid epoch 1, before any epoch backup: resumes from the starting point
-        "backup_weights:1",      # epoch 1's weights flushed, not renamed: epoch 0 is still the newest
-        "backup_metadata:2",     # epoch 2's weights in place, its metadata not: epoch 1 is the newest
-        "final_weights:0",       # during the final save, after the last epoch's backup
-        "inference_model:0",
-    ]
-    command = train_command(tmp_path / "run", reference / "tfds")
+def killed_at_then_finished(points, reference, run_dir):
+    """Kills the command at each failpoint of `points` in turn (each run resumes the last), then runs it
+    to the end; the run must equal the uninterrupted one."""
+    command = train_command(run_dir, reference / "tfds")
     for point in points:
         code, output = run(command, kill_at=point)
         assert code == -signal.SIGKILL, f"{point}: not killed (exit {code}):\n{output[-2000:]}"
     code, output = run(command)
     assert code == 0, output
-    assert_same_run(tmp_path / "run", reference / "run")
+    assert_same_run(run_dir, reference / "run")
+
+
+# Epoch e's backup is written after its last step (e * STEPS); the final save follows epoch EPOCHS.
+def test_killed_at_named_points_resumes_bit_identical(uninterrupted, tmp_path):
+    killed_at_then_finished([
+        "train_step:2",          # mid epoch 1, before any epoch backup: resumes from the starting point
+        "backup_metadata:2",     # epoch 2's weights in place, its metadata not: epoch 1 is the newest
+        "final_weights:0",       # during the final save, after the last epoch's backup
+    ], uninterrupted[0], tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_killed_at_more_named_points_resumes_bit_identical(uninterrupted, tmp_path):
+    killed_at_then_finished([
+        "backup_weights:1",      # epoch 1's weights flushed, not renamed: epoch 0 is still the newest
+        "backup_metadata:1",
+        "inference_model:0",     # the final weights written, the inference model not
+    ], uninterrupted[0], tmp_path / "run")
 
 
 @pytest.mark.slow

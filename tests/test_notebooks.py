@@ -60,6 +60,20 @@ def inject_parameters(nb, values):
     return nb
 
 
+# The tests' graph-optimizer setting (conftest.py), run in the kernel before the notebook's first cell:
+# the same code path, without grappler's rewrites that cost more than they save on tiny few-step runs.
+TEST_SETUP = ("import os\nos.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')\nimport tensorflow as tf\n"
+              "tf.config.optimizer.set_experimental_options({'disable_meta_optimizer': True})")
+
+
+def with_test_setup(nb):
+    """`nb` with a first code cell tagged `injected-setup` running `TEST_SETUP`."""
+    cell = nbformat.v4.new_code_cell("# Injected by tests/test_notebooks.py\n" + TEST_SETUP)
+    cell.metadata["tags"] = ["injected-setup"]
+    nb.cells.insert(0, cell)
+    return nb
+
+
 def kernel_manager():
     """A kernel manager for ipykernel's `python3` kernel of this interpreter."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -73,7 +87,7 @@ def kernel_manager():
 def execute(path, values, workdir):
     """Runs the notebook at `path` with `values` injected, in `workdir`; returns the executed
     notebook, its printed text and the seconds it took."""
-    nb = inject_parameters(nbformat.read(path, as_version=4), values)
+    nb = with_test_setup(inject_parameters(nbformat.read(path, as_version=4), values))
     client = nbclient.NotebookClient(
         nb, km=kernel_manager(), kernel_name="python3", timeout=CELL_TIMEOUT_S, startup_timeout=120,
         resources={"metadata": {"path": str(workdir)}},

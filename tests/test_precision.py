@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ragan_tf.inference.precision import (REWRITE, PrecisionError, check_precision, in_precision,
+from ragan_tf.precision import (REWRITE, PrecisionError, check_precision, in_precision,
                                           native_bfloat16_flags, set_precision)
 
 FLAGS = "processor\t: {n}\nflags\t\t: fpu sse2 avx2 avx512f {extra}\n\n"

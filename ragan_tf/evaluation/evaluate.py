@@ -215,8 +215,8 @@ def load_aging_function(path):
 
 
 def functions_in_precision(functions, precision):
-    """`functions` with each network call computed in `precision` (`ragan_tf.inference.precision`)."""
-    from ragan_tf.inference.precision import in_precision
+    """`functions` with each network call computed in `precision` (`ragan_tf.precision`)."""
+    from ragan_tf.precision import in_precision
 
     if precision == "float32":
         return functions
@@ -715,14 +715,14 @@ def evaluate(model, out_dir, data=None, count=100, baselines=("identity",), metr
             (`real_faces.photo_metrics`).
         sha256: the expected SHA-256 of `model` when it is an archive or a URL.
         precision: the model's (and the untrained baseline's) arithmetic: `"float32"`, or
-            `"bfloat16"` on a CPU with it in hardware (`ragan_tf.inference.precision`); the
+            `"bfloat16"` on a CPU with it in hardware (`ragan_tf.precision`); the
             judges always run in float32.
 
     Returns:
         `{name: summary DataFrame}` for the model and each baseline (samplers: `<name>/sampler`).
     """
     from ragan_tf.export.model_source import resolve_model
-    from ragan_tf.inference.precision import check_precision
+    from ragan_tf.precision import check_precision
     from ragan_tf.models.registry import get_family
 
     check_precision(precision)

@@ -37,7 +37,7 @@ from ragan_tf.faces.detection import FaceDetector
 from ragan_tf.faces.landmark_mask import landmark_face_mask
 from ragan_tf.faces.photo_io import DEFAULT_MAX_PIXELS, PhotoError, load_photo
 from ragan_tf.inference.paste_back import paste_back_all
-from ragan_tf.inference.precision import PrecisionError, check_precision, set_precision
+from ragan_tf.precision import PrecisionError, check_precision, set_precision
 
 MIN_AGE, MAX_AGE = 0, 120
 RUNTIMES = ("saved_model", "onnx")
@@ -243,7 +243,7 @@ class Ager:
             export's `model.onnx` (`ragan-tf export --onnx`) in onnxruntime (`onnx_core`),
             with the same pre- and post-processing (`onnx_age_crops`).
         precision: `"float32"`, or `"bfloat16"` on a CPU with bfloat16 arithmetic in hardware
-            (`ragan_tf.inference.precision`: TensorFlow's oneDNN bfloat16 rewrite, set for the
+            (`ragan_tf.precision`: TensorFlow's oneDNN bfloat16 rewrite, set for the
             whole process; about 3x faster at paper size, outputs a few uint8 levels apart).
 
     Faces are cropped with the card's alignment (`align_faces`); for a model
