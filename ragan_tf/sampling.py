@@ -7,11 +7,15 @@ from ragan_tf.visualization import image_grid, to_uint8
 
 
 def age_to_every_group(generator, images, face_masks, num_age_groups):
-    """`generator(x, mask, g)` for every group g.
+    """`generator(x, mask, g)` for every group g: one `generator.age_sweep` call when it has one
+    (an `AgeTransformer`: RAGAN encodes each face once), else one call per group.
 
     Returns:
         float32 numpy [B, num_age_groups, H, W, 3] in [-1, 1].
     """
+    if hasattr(generator, "age_sweep"):
+        groups = ops.arange(num_age_groups, dtype="int32")
+        return np.asarray(ops.convert_to_numpy(generator.age_sweep(images, face_masks, groups, training=False)))
     batch = ops.shape(images)[0]
     outputs = [
         generator(images, face_masks, ops.full((batch,), group, dtype="int32"), training=False)
