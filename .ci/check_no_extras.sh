@@ -5,9 +5,10 @@
 # (`--help` and `show-dataset` also without any TensorFlow log line, as tests/test_quiet_cli.py asks
 # of the full install), and those that need one must exit 2 with one line on stderr that names
 # `pip install 'ragan-tf[EXTRA]'`, no traceback and no output written. About 2 minutes after the
-# install (a tiny RAGAN trained for 2 steps). Run by hand: `.ci/run` does not call it (the test suite
-# already takes most of the CI time budget).
-# PYTHON picks the interpreter of the venv (default: python3); KEEP=1 keeps the temporary folder.
+# install (a tiny RAGAN trained for 2 steps). `.ci/run` calls it with VENV set, on its own environment
+# between `pip install -e .` and the `[dev]` extras (so CI pays for the commands, not a second install).
+# PYTHON picks the interpreter of the venv (default: python3); VENV=path uses that existing venv
+# (which must hold the package without extras) instead of making one; KEEP=1 keeps the temporary folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -24,12 +25,18 @@ fail() {
 }
 
 START=$SECONDS
-"${PYTHON:-python3}" -m venv "$WORK/venv"
-"$WORK/venv/bin/pip" install --quiet -e "$REPO" || fail "pip install -e . (no extras) failed"
+if [[ -n "${VENV:-}" ]]; then
+    ENV_DIR=$(cd "$VENV" && pwd)
+    [[ -x "$ENV_DIR/bin/ragan-tf" ]] || fail "VENV=$VENV has no ragan-tf command: pip install -e . in it first"
+else
+    ENV_DIR=$WORK/venv
+    "${PYTHON:-python3}" -m venv "$ENV_DIR"
+    "$ENV_DIR/bin/pip" install --quiet -e "$REPO" || fail "pip install -e . (no extras) failed"
+fi
 INSTALL_SECONDS=$((SECONDS - START))
 
 # The user's shell: the venv first, none of the variables that change TensorFlow's or ragan-tf's logging.
-export PATH="$WORK/venv/bin:$PATH" RAGAN_TF_CACHE="$WORK/cache"
+export PATH="$ENV_DIR/bin:$PATH" RAGAN_TF_CACHE="$WORK/cache"
 unset PYTHONPATH TF_CPP_MIN_LOG_LEVEL TF_CPP_MAX_VLOG_LEVEL TF_CPP_VMODULE CUDA_VISIBLE_DEVICES PYTHONWARNINGS \
     RAGAN_TF_QUIET VIRTUAL_ENV
 cd "$WORK"

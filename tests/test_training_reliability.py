@@ -1,6 +1,8 @@
 """Training that never loses work: the numeric guard, backups that survive damage, refused resumes."""
 
+import contextlib
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -109,17 +111,25 @@ def test_rollback_gives_up_after_max_rollbacks(tmp_path, capsys):
     assert out.count("Rolled back") == 2, out
 
 
-def test_a_damaged_latest_backup_falls_back_to_the_previous_one_without_duplicate_history(tmp_path, capsys):
-    config = tiny_config(tmp_path)
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def resumed_after_damage(tmp_path_factory):
+    """A run stopped after epoch 1 whose newest backup was then truncated, and run again to the end:
+    `(config, run folder, what the second run printed, its model)`."""
+    config = tiny_config(tmp_path_factory.mktemp("damaged"))
+    run = Path(config.runtime.run_dir)
     with pytest.raises(StopAfterEpoch.Stop):
         train(config, verbose=0, extra_callbacks=[StopAfterEpoch(1)])
     assert history_epochs(run) == [0]
     newest = run / "backup" / "epoch-000001.weights.h5"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # truncated
-    capsys.readouterr()
-    model, _ = train(config, verbose=0)
-    out = capsys.readouterr().out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        model, _ = train(config, verbose=0)
+    return config, run, printed.getvalue(), model
+
+
+def test_a_damaged_latest_backup_falls_back_to_the_previous_one_without_duplicate_history(resumed_after_damage):
+    _, run, out, model = resumed_after_damage
     assert "The backup of epoch 1" in out and "is damaged" in out
     assert "Resuming from the backup" in out and "0 of 2 epochs done, training step 0." in out
     assert (run / "backup" / "epoch-000001.weights.h5.damaged").exists()  # kept, not deleted
@@ -208,14 +218,14 @@ def test_write_atomically_leaves_the_old_file_when_the_write_fails(tmp_path):
     assert target.read_text() == "old"
 
 
-def test_a_resume_with_another_architecture_is_refused_with_a_diff(tmp_path):
-    config = tiny_config(tmp_path, **{"training.epochs": 1})
-    train(config, verbose=0)
-    saved = (tmp_path / "run" / "config.yaml").read_text()
-    changed = tiny_config(tmp_path, **{"training.epochs": 2, "model.base_channels": 16})
+def test_a_resume_with_another_architecture_is_refused_with_a_diff(resumed_after_damage, tmp_path):
+    config, run, _, _ = resumed_after_damage  # a finished run with backups: what a resume finds
+    saved = (run / "config.yaml").read_text()
+    changed = load_config(TINY, [f"runtime.run_dir={run}", f"data.data_dir={config.data.data_dir}",
+                                 "training.epochs=3", "model.base_channels=16"])
     with pytest.raises(BackupError, match=r"another architecture \(model.base_channels: 8 -> 16\)"):
         train(changed, verbose=0)
-    assert (tmp_path / "run" / "config.yaml").read_text() == saved  # not overwritten
+    assert (run / "config.yaml").read_text() == saved  # not overwritten
     assert not architecture_diff(config, tiny_config(tmp_path, **{"training.epochs": 2, "model.lambda_cyc": 5.0}))
 
 
