@@ -421,8 +421,8 @@ def sweep_benchmark(args):
                 ages = np.linspace(1, 80, count).round().astype(int).tolist()
                 for photo, path in paths.items():
                     ager.age_photo(path, ages)
-                    runs = [ager.age_photo(path, ages).timings for _ in range(args.repeats)]
-                    times = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+                    timings = [ager.age_photo(path, ages).timings for _ in range(args.repeats)]
+                    times = {key: statistics.median(run[key] for run in timings) for key in timings[0]}
                     cells = " | ".join(f"{times[key]:.2f}" for key in
                                        ("detect_s", "align_s", "generator_s", "paste_back_s"))
                     print(f"| {label} | {count} | {photo} | {cells} | {sum(times.values()):.2f} |", flush=True)

@@ -43,8 +43,8 @@ class ModulatedConv2D(layers.Layer):
         super().__init__(**kwargs)
         self.filters, self.kernel_size, self.demodulate = filters, kernel_size, demodulate
 
-    def build(self, input_shape, style_shape):
-        channels = input_shape[-1]
+    def build(self, x_shape, style_shape):
+        channels = x_shape[-1]
         self.style = layers.Dense(channels, bias_initializer="ones", name="style")
         self.style.build(style_shape)
         self.kernel = self.add_weight(shape=(self.kernel_size, self.kernel_size, channels, self.filters),

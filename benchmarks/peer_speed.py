@@ -35,20 +35,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference import PIPELINES, generator_flops, load_average, machine_facts  # noqa: E402
+from inference import PIPELINES, forward_flops, generator_flops, load_average, machine_facts  # noqa: E402
 from lats_layout import AGE_CLASSES, AGE_CODE_PER_CLASS, age_codes, build_lats_layout_generator  # noqa: E402
 
 from ragan_tf.config import load_config  # noqa: E402
 from ragan_tf.data.age_groups import age_group_weights, get_scheme  # noqa: E402
 from ragan_tf.models.ragan.ragan_family import build_generator  # noqa: E402
 from ragan_tf.precision import in_precision, native_bfloat16_flags  # noqa: E402
-
-
-def flops_of(function, *specs):
-    concrete = tf.function(function).get_concrete_function(*specs)
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    return tf.compat.v1.profiler.profile(graph=concrete.graph, options=options).total_float_ops
 
 
 def lats_paths(size, ages):
@@ -58,9 +51,9 @@ def lats_paths(size, ages):
     codes = tf.constant(age_codes(np.arange(ages)).astype("float32"))
     whole = tf.function(lambda x, a: generator([x, a], training=False))
     code_dim = AGE_CLASSES * AGE_CODE_PER_CLASS
-    flops = flops_of(lambda x, a: generator([x, a], training=False),
+    flops = forward_flops(lambda x, a: generator([x, a], training=False),
                      tf.TensorSpec([1, size, size, 3]), tf.TensorSpec([1, code_dim]))
-    encoder_flops = flops_of(lambda x: encoder(x, training=False), tf.TensorSpec([1, size, size, 3]))
+    encoder_flops = forward_flops(lambda x: encoder(x, training=False), tf.TensorSpec([1, size, size, 3]))
     return generator.count_params(), flops, encoder_flops, lambda: whole(tf.repeat(image, ages, 0), codes).numpy()
 
 
