@@ -114,11 +114,10 @@ def age_codes(classes):
 if __name__ == "__main__":
     import tensorflow as tf
 
+    from inference import forward_flops  # this folder's benchmark helpers (run as a script)
+
     generator = build_lats_layout_generator(256)
-    concrete = tf.function(lambda x, a: generator([x, a], training=False)).get_concrete_function(
-        tf.TensorSpec([1, 256, 256, 3]), tf.TensorSpec([1, AGE_CLASSES * AGE_CODE_PER_CLASS]))
-    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    flops = tf.compat.v1.profiler.profile(graph=concrete.graph, options=options).total_float_ops
+    flops = forward_flops(lambda x, a: generator([x, a], training=False), tf.TensorSpec([1, 256, 256, 3]),
+                          tf.TensorSpec([1, AGE_CLASSES * AGE_CODE_PER_CLASS]))
     print(f"LATS-layout generator at 256 px: {generator.count_params() / 1e6:.1f}M parameters, "
           f"{flops / 1e9:.1f} GFLOP per forward pass (published for LATS: 18.2M, 112.5 GFLOPs)")

@@ -44,30 +44,42 @@ from ragan_tf.models.ragan.ragan_family import build_generator  # noqa: E402
 from ragan_tf.precision import in_precision, native_bfloat16_flags  # noqa: E402
 
 
-def lats_paths(size, ages):
+LATS, OURS = "LATS layout, whole generator per age", "ours, `age_sweep` (encode once)"
+
+
+def lats_network(size):
+    """`(parameters, FLOPs per pass, encoder FLOPs, ages -> timed call)`; the network is built once."""
     generator = build_lats_layout_generator(size)
     encoder = keras.Model(generator.inputs[0], generator.get_layer("id_res3_add").output)
     image = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, size, size, 3)).astype("float32"))
-    codes = tf.constant(age_codes(np.arange(ages)).astype("float32"))
     whole = tf.function(lambda x, a: generator([x, a], training=False))
-    code_dim = AGE_CLASSES * AGE_CODE_PER_CLASS
-    flops = forward_flops(lambda x, a: generator([x, a], training=False),
-                     tf.TensorSpec([1, size, size, 3]), tf.TensorSpec([1, code_dim]))
-    encoder_flops = forward_flops(lambda x: encoder(x, training=False), tf.TensorSpec([1, size, size, 3]))
-    return generator.count_params(), flops, encoder_flops, lambda: whole(tf.repeat(image, ages, 0), codes).numpy()
+    image_spec = tf.TensorSpec([1, size, size, 3])
+    flops = forward_flops(lambda x, a: generator([x, a], training=False), image_spec,
+                          tf.TensorSpec([1, AGE_CLASSES * AGE_CODE_PER_CLASS]))
+    encoder_flops = forward_flops(lambda x: encoder(x, training=False), image_spec)
+
+    def call(ages):
+        codes = tf.constant(age_codes(np.arange(ages)))
+        return lambda: whole(tf.repeat(image, ages, 0), codes).numpy()
+
+    return generator.count_params(), flops, encoder_flops, call
 
 
-def ours_path(size, ages):
-    config = load_config(PIPELINES["paper"], [f"data.image_size={size}"])
-    generator = build_generator(config)
+def our_network(size):
+    """As `lats_network`, for the paper-size RAGAN generator's `age_sweep`."""
+    generator = build_generator(load_config(PIPELINES["paper"], [f"data.image_size={size}"]))
     rng = np.random.default_rng(0)
     image = tf.constant(rng.uniform(-1, 1, (1, size, size, 3)).astype("float32"))
     mask = tf.constant((rng.uniform(size=(1, size, size, 1)) > 0.3).astype("float32"))
-    weights = age_group_weights(tf.constant(np.linspace(1, 80, ages).round(), tf.float32),
-                                get_scheme("ffhq_aging").anchor_ages)
     sweep = tf.function(lambda x, m, w: generator.age_sweep(x, m, w, training=False))
     encoder, per_age = generator_flops(generator, size)
-    return generator.count_params(), encoder + per_age, encoder, lambda: sweep(image, mask, weights).numpy()
+
+    def call(ages):
+        weights = age_group_weights(tf.constant(np.linspace(1, 80, ages).round(), tf.float32),
+                                    get_scheme("ffhq_aging").anchor_ages)
+        return lambda: sweep(image, mask, weights).numpy()
+
+    return generator.count_params(), encoder + per_age, encoder, call
 
 
 def main():
@@ -80,17 +92,12 @@ def main():
     before = load_average()
     print(f"peer speed (issue 18); {machine_facts()}; TF {tf.__version__}; load average before {before}", flush=True)
     precisions = ["float32"] + (["bfloat16"] if native_bfloat16_flags() else [])
-    paths, facts = {}, {}
-    for ages in args.ages:
-        lats_params, lats_flops, lats_encoder, lats = lats_paths(args.size, ages)
-        our_params, our_flops, our_encoder, ours = ours_path(args.size, ages)
-        facts = {"LATS layout": (lats_params, lats_flops, lats_encoder), "ours": (our_params, our_flops, our_encoder)}
-        for precision in precisions:
-            paths[("LATS layout, whole generator per age", ages, precision)] = in_precision(lats, precision)
-            paths[("ours, `age_sweep` (encode once)", ages, precision)] = in_precision(ours, precision)
-    for name, (params, flops, encoder) in facts.items():
-        print(f"{name}: {params / 1e6:.1f}M parameters, {flops / 1e9:.1f} GFLOP per forward pass at {args.size} px "
+    networks = {LATS: lats_network(args.size), OURS: our_network(args.size)}
+    for label, (params, flops, encoder, _) in networks.items():
+        print(f"{label}: {params / 1e6:.1f}M parameters, {flops / 1e9:.1f} GFLOP per forward pass at {args.size} px "
               f"(encoder {encoder / 1e9:.1f})", flush=True)
+    paths = {(label, ages, precision): in_precision(call(ages), precision)
+             for label, (*_, call) in networks.items() for ages in args.ages for precision in precisions}
     for path in paths.values():
         path()  # warm-up: tracing, grappler, oneDNN primitive caches
     times = {key: [] for key in paths}
@@ -104,16 +111,16 @@ def main():
     print(f"\nseconds per face, median of {args.repeats} interleaved rounds after a warm-up\n")
     print("| path | precision | " + " | ".join(f"{ages} age{'s' * (ages > 1)}" for ages in args.ages) + " |")
     print("| --- | --- |" + " --- |" * len(args.ages))
-    for label in ("LATS layout, whole generator per age", "ours, `age_sweep` (encode once)"):
+    for label in networks:
         for precision in precisions:
             cells = " | ".join(f"{medians[(label, ages, precision)]:.2f}" for ages in args.ages)
             print(f"| {label} | {precision} | {cells} |")
     print()
     for ages in args.ages:
-        lats32 = medians[("LATS layout, whole generator per age", ages, "float32")]
+        lats32 = medians[(LATS, ages, "float32")]
         for precision in precisions:
-            ours = medians[("ours, `age_sweep` (encode once)", ages, precision)]
-            same = medians[("LATS layout, whole generator per age", ages, precision)]
+            ours = medians[(OURS, ages, precision)]
+            same = medians[(LATS, ages, precision)]
             print(f"{ages} age(s): LATS layout float32 / ours {precision} = {lats32 / ours:.2f}x; "
                   f"same precision ({precision}): {same / ours:.2f}x")
     print(f"load average before {before}, after {load_average()}")
