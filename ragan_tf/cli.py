@@ -74,6 +74,10 @@ def _train(args):
     from ragan_tf.config import load_config
     from ragan_tf.training.train import train
 
+    if args.local_workers:
+        from ragan_tf.training.local_cluster import run_local_workers
+
+        return run_local_workers(args.pipeline, args.overrides, args.local_workers, verbose=args.verbose)
     config = load_config(args.pipeline, args.overrides)
     with quiet.first_batches_hidden(quiet.REMAPPER_FAILED) as callbacks:  # grappler's, at a tf.function's first run
         train(config, extra_callbacks=callbacks)
@@ -185,6 +189,11 @@ def build_parser():
     train.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override a config value, e.g. --set training.batch_size=16 (repeatable)",
+    )
+    train.add_argument(
+        "--local-workers", type=int, default=0, metavar="N",
+        help="run a multi-worker cluster of N processes on this machine (runtime.strategy=multi_worker, TF_CONFIG "
+        "on 127.0.0.1 ports set for each); the chief's progress is shown, and all stop if one fails",
     )
     train.set_defaults(handler=_train)
 

@@ -112,6 +112,7 @@ SEED = Bounds(0, 2**32 - 1)
 NON_EMPTY = _NonEmpty()
 STRATEGIES = ("default", "mirrored", "tpu", "multi_worker")
 NAN_POLICIES = ("stop", "rollback")
+WORKER_INPUTS = ("shard", "global_batch")
 
 
 def _field_kind(hint):
@@ -170,6 +171,14 @@ class DataConfig:
     examples in memory after the first epoch: turn it off for datasets
     larger than memory. The `synthetic_*` fields only apply to the
     synthetic dataset (at least 2 identities; a test fraction in (0, 1)).
+    `worker_input` says how the input pipelines of a multi-worker (or
+    multi-device) strategy split the data: `shard` (default), each reads its
+    own share of the files (of the examples when there are fewer files than
+    pipelines), so reading scales with the workers; `global_batch`, each
+    reads the one global stream and keeps its replicas' rows of every batch
+    before decoding them, so the batches are the same for any number of
+    workers and a run equals one process with the same global batch (each
+    worker reads every record; decoding is still split).
     """
 
     dataset: str = "synthetic"
@@ -186,9 +195,11 @@ class DataConfig:
     synthetic_images_per_identity: int = 10
     synthetic_test_fraction: float = 0.1
     synthetic_seed: int = 0
+    worker_input: str = "shard"
 
     LIMITS = {
         "image_size": Bounds(16, 1024),
+        "worker_input": OneOf(WORKER_INPUTS),
         "non_face_labels": Bounds(0, 255),  # uint8 parsing maps
         "image_dtype": OneOf(IMAGE_DTYPES),
         "shuffle_buffer": AT_LEAST_ONE,

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from ragan_tf.config import ConfigError, RuntimeConfig
-from ragan_tf.training.strategy import make_strategy
+from ragan_tf.training.strategy import WorkerRole, cluster_spec_from_environment, make_strategy, worker_role
 
 
 def test_default_and_mirrored_strategies():
@@ -14,14 +14,36 @@ def test_default_and_mirrored_strategies():
     assert mirrored.num_replicas_in_sync >= 1
 
 
-def test_multi_worker_needs_tf_config_and_explains_the_keras_limitation(monkeypatch):
+def test_multi_worker_checks_tf_config_with_one_line_errors(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ConfigError, match="needs the TF_CONFIG environment variable"):
         make_strategy(RuntimeConfig(strategy="multi_worker"))
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ConfigError, match="TF_CONFIG is not valid JSON"):
         make_strategy(RuntimeConfig(strategy="multi_worker"))
-    cluster = {"cluster": {"worker": ["127.0.0.1:12345", "127.0.0.1:12346"]}, "task": {"type": "worker", "index": 0}}
-    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
-    with pytest.raises(ConfigError, match="runtime.strategy=mirrored"):
+    workers = ["127.0.0.1:12345", "127.0.0.1:12346"]
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": workers}}))
+    with pytest.raises(ConfigError, match="needs a 'cluster' and a 'task'"):
         make_strategy(RuntimeConfig(strategy="multi_worker"))
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": 2}}))
+    with pytest.raises(ConfigError, match="is not a member of the cluster"):
+        make_strategy(RuntimeConfig(strategy="multi_worker"))
+    spec = {"cluster": {"worker": workers, "ps": ["127.0.0.1:12347"]}, "task": {"type": "ps", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(spec))
+    with pytest.raises(ConfigError, match="cannot train"):
+        make_strategy(RuntimeConfig(strategy="multi_worker"))
+
+
+def test_cluster_spec_from_environment_accepts_a_valid_spec(monkeypatch):
+    spec = {"cluster": {"chief": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(spec))
+    assert cluster_spec_from_environment() == spec
+
+
+def test_one_process_is_its_own_chief_and_writes_the_run_folder(tmp_path):
+    role = worker_role(tf.distribute.get_strategy())
+    assert role == WorkerRole(index=0, count=1, is_chief=True)
+    assert role.write_dir(tmp_path) == tmp_path
+    scratch = WorkerRole(index=1, count=2, is_chief=False).write_dir(tmp_path)
+    assert scratch.is_dir() and tmp_path not in scratch.parents
+    scratch.rmdir()

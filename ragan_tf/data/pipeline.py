@@ -274,15 +274,37 @@ def _group_counts(source, split, scheme):
     return scheme.group_counts(labels["age_low"].to_numpy(), labels["age_high"].to_numpy())
 
 
-def _finish_batch(batch, batch_index, batch_size, data_config, training, seed):
+def _replica_rows(batches, input_context, batch_size, slicing):
+    """`(seed, index, batch)` -> `(seed, index, row offset, batch)`. When `slicing`, each batch of
+    the global stream becomes one batch per replica this pipeline feeds (in replica order), the
+    rows of that replica (before decoding: the other rows are never decoded here)."""
+    if not slicing:
+        return batches.map(lambda seed, index, batch: (seed, index, tf.constant(0, tf.int64), batch))
+    local_replicas = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+    first = input_context.input_pipeline_id * local_replicas
+    offsets = tf.constant([(first + replica) * batch_size for replica in range(local_replicas)], tf.int64)
+
+    def split(seed, index, batch):
+        return tf.data.Dataset.from_tensor_slices(offsets).map(
+            lambda offset: (seed, index, offset, {key: value[offset:offset + batch_size] for key, value in batch.items()}))
+
+    return batches.flat_map(split)
+
+
+def _finish_batch(batch, batch_index, batch_size, data_config, training, seed, row_offset=0, stream_batch_size=None):
     """uint8 batch -> training batch: random flips, the configured size, and (unless
-    `data.image_dtype` is uint8) [-1, 1] images and [0, 1] masks."""
+    `data.image_dtype` is uint8) [-1, 1] images and [0, 1] masks. The batch is rows
+    `row_offset`... of batch `batch_index` of a stream of `stream_batch_size` (default
+    `batch_size`) batches; the flips are drawn for the stream's batch, so a row is flipped or not
+    whichever replica gets it."""
     size = data_config.image_size
     image, face_mask = batch["image"], batch["face_mask"]
     if training and data_config.random_flip:
         # Per example on uint8: only flipped images are copied (a batch-wide tf.where
         # copies both versions; a negative-stride slice of float images is ~10x slower).
-        flips = tf.random.stateless_uniform([batch_size], seed=tf.stack([tf.cast(seed, tf.int64), batch_index])) < 0.5
+        draws = tf.random.stateless_uniform([stream_batch_size or batch_size],
+                                            seed=tf.stack([tf.cast(seed, tf.int64), batch_index]))
+        flips = draws[row_offset:row_offset + batch_size] < 0.5
 
         def flip_one(args):
             flip, one_image, one_mask = args
@@ -355,16 +377,21 @@ def make_dataset(
     batch_size = global_batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(global_batch_size)
+    # data.worker_input=global_batch: read the global stream, keep this pipeline's replicas' rows.
+    slicing = input_context is not None and data_config.worker_input == "global_batch"
+    read_context = None if slicing else input_context
+    stream_batch = global_batch_size if slicing else batch_size
 
     def examples(shuffle_files=False, file_seed=None):
-        dataset = source.read(split, shuffle_files=shuffle_files, seed=file_seed, input_context=input_context)
+        dataset = source.read(split, shuffle_files=shuffle_files, seed=file_seed, input_context=read_context)
         dataset = dataset.map(lambda example: {**example, "age_group": _age_group(example, scheme)})
         return dataset.filter(lambda example: example["age_group"] >= 0)
 
     def finish(batches):
-        return batches.map(
-            lambda epoch_seed, index, batch: _finish_batch(source.decode_batch(batch), index, batch_size,
-                                                           data_config, training, epoch_seed),
+        return _replica_rows(batches, input_context, batch_size, slicing).map(
+            lambda epoch_seed, index, offset, batch: _finish_batch(
+                source.decode_batch(batch), index, batch_size, data_config, training, epoch_seed,
+                row_offset=offset, stream_batch_size=stream_batch),
             num_parallel_calls=tf.data.AUTOTUNE,
         ).prefetch(tf.data.AUTOTUNE)
 
@@ -374,16 +401,16 @@ def make_dataset(
             dataset = dataset.cache()
         if repeat:
             dataset = dataset.repeat()
-        batches = dataset.batch(batch_size, drop_remainder=True).enumerate()
+        batches = dataset.batch(stream_batch, drop_remainder=True).enumerate()
         return finish(batches.map(lambda index, batch: (tf.constant(seed, tf.int64), index, batch)))
 
     group_counts = _group_counts(source, split, scheme)
     count = int(np.sum(group_counts))
-    if input_context is not None:
-        count = max(1, count // input_context.num_input_pipelines)
+    if read_context is not None:
+        count = max(1, count // read_context.num_input_pipelines)
     cached = examples().cache() if data_config.cache else None
     balanced = data_config.balance_age_groups
-    steps = steps_per_epoch or max(1, count // batch_size)
+    steps = steps_per_epoch or max(1, count // stream_batch)
 
     def epoch_batches(epoch):
         epoch_seed = epoch_stream_seed(seed, epoch)
@@ -399,9 +426,10 @@ def make_dataset(
         if balanced:
             stream = _balanced(stream, group_counts, epoch_seed)
         stream = _block_shuffle(stream, data_config.shuffle_buffer, epoch_seed)
-        batches = stream.batch(batch_size, drop_remainder=True)
-        if repeat:
-            batches = batches.take(steps)
+        batches = stream.batch(stream_batch, drop_remainder=True)
+        if repeat:  # a step takes one batch per local replica from a sharded pipeline
+            batches = batches.take(steps * (1 if slicing or input_context is None else
+                                            input_context.num_replicas_in_sync // input_context.num_input_pipelines))
         return batches.enumerate().map(lambda index, batch: (epoch_seed, index, batch))
 
     if not repeat:

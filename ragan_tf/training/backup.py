@@ -89,6 +89,11 @@ def optimizers(model):
     return [value for _, value in sorted(vars(model).items()) if isinstance(value, keras.optimizers.Optimizer)]
 
 
+def learning_rate(optimizer):
+    """The optimizer's current rate as a Python float (also for a variable mirrored by a strategy)."""
+    return float(np.asarray(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+
+
 @dataclasses.dataclass
 class TrainingState:
     """What a backup records beside the weights."""
@@ -139,7 +144,7 @@ class RunBackup:
             "format": FORMAT,
             **dataclasses.asdict(state),
             "seed_generators": [generator.state.numpy().tolist() for generator in seed_generators(model)],
-            "learning_rates": [float(optimizer.learning_rate) for optimizer in optimizers(model)],
+            "learning_rates": [learning_rate(optimizer) for optimizer in optimizers(model)],
             "weights": {"file": weights_path.name, "bytes": weights_path.stat().st_size,
                         "sha256": _sha256(weights_path)},
         }
@@ -156,8 +161,12 @@ class RunBackup:
                 if PARTIAL in path.name:
                     path.unlink()
 
-    def restore(self, model, report=print):
+    def restore(self, model, report=print, read_only=False):
         """Loads the newest intact backup into `model`.
+
+        `read_only` (the non-chief workers of a cluster, which read the chief's
+        backups): damaged backups are skipped but not renamed, and `.partial`
+        leftovers are not removed; the chief does both.
 
         Returns:
             Its `TrainingState`, or None when there is no backup to resume
@@ -168,7 +177,8 @@ class RunBackup:
             BackupError: an intact backup that does not fit `model` (another
                 architecture).
         """
-        self.remove_partial()
+        if not read_only:
+            self.remove_partial()
         epochs = self.epochs()
         if not epochs:
             return self._restore_legacy(model, report)
@@ -176,6 +186,10 @@ class RunBackup:
             try:
                 return self._restore(model, epoch)
             except (OSError, ValueError, KeyError, TypeError) as error:
+                if read_only:
+                    report(f"The backup of epoch {epoch} in {self.directory} is damaged ({_reason(error)}); "
+                           f"trying the one before it.")
+                    continue
                 damaged = self._mark_damaged(epoch)
                 report(f"The backup of epoch {epoch} in {self.directory} is damaged ({_reason(error)}); "
                        f"kept as {', '.join(damaged)}. Trying the one before it.")

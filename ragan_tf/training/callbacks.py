@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from ragan_tf.models.tasks import tasks_of
 from ragan_tf.training import failpoints
-from ragan_tf.training.backup import TrainingState, optimizers
+from ragan_tf.training.backup import TrainingState, learning_rate, optimizers
 from ragan_tf.sampling import aging_grid, sample_grid
 from ragan_tf.visualization import save_png
 
@@ -142,7 +142,7 @@ class NumericGuard(keras.callbacks.Callback):
     def handle(self, where):
         """Rolls back, or stops and records `where` as the failure, as the policy says."""
         if self.policy == "rollback" and self.rollbacks < self.max_rollbacks and self.backup.exists():
-            rates = [optimizer.learning_rate * self.lr_factor for optimizer in optimizers(self.model)]
+            rates = [learning_rate(optimizer) * self.lr_factor for optimizer in optimizers(self.model)]
             state = self.backup.restore(self.model, report=self.report)
             for optimizer, rate in zip(optimizers(self.model), rates):
                 optimizer.learning_rate = float(rate)
@@ -176,8 +176,9 @@ class BackupWriter(keras.callbacks.Callback):
                                                    rollbacks=self.guard.rollbacks))
 
     def on_train_begin(self, logs=None):
-        if self.initial_epoch == 0 and not self.backup.exists():
-            self._save(0)  # the rollback point of the first epoch
+        if not self.backup.exists():
+            # The rollback point of the first epoch (a non-chief worker's scratch backup: the restored state).
+            self._save(self.initial_epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.guard.failure is None:

@@ -1,7 +1,12 @@
-"""`ragan-tf train`: one experiment config -> a run folder, with Keras `fit`, for any model family.
+"""`ragan-tf train`: one experiment config -> a run folder, for any model family.
 
 `config.model.type` picks the family (`ragan_tf.models.registry`); this
-module never branches on it. The run folder (`runtime.run_dir`) receives the
+module never branches on it. One process (CPU, one or several GPUs, a TPU)
+trains with Keras `fit`; `runtime.strategy: multi_worker` (a cluster named by
+`TF_CONFIG`, or `--local-workers N` on one machine) runs the same
+`train_step` under `strategy.run` in `ragan_tf.training.distributed_loop`,
+because Keras 3 `fit` does not support MultiWorkerMirroredStrategy. Only the
+chief writes the run folder; the other workers write to scratch folders. The run folder (`runtime.run_dir`) receives the
 resolved `config.yaml`, a `backup/` of the last two epochs' training state
 that a rerun of the same command resumes from (`ragan_tf.training.backup`:
 crash-consistent, bit-exact resumption), per-epoch grids in `samples/`
@@ -14,6 +19,7 @@ evaluation use: the EMA generator, or the family's encoder + generator) and
 """
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import keras
@@ -22,13 +28,14 @@ import tensorflow as tf
 
 from ragan_tf.config import ConfigError, architecture_diff, format_diff, load_config, save_config
 from ragan_tf.data.age_groups import get_scheme
-from ragan_tf.data.pipeline import count_training_examples, distributed_dataset, make_dataset
+from ragan_tf.data.pipeline import count_examples, count_training_examples, distributed_dataset, make_dataset
 from ragan_tf.data.provenance import write_provenance
 from ragan_tf.errors import BackupError, TrainingDiverged
 from ragan_tf.models.registry import get_family
 from ragan_tf.training.backup import RunBackup, write_atomically
 from ragan_tf.training.callbacks import BackupWriter, GridWriter, NumericGuard, non_finite_weights
-from ragan_tf.training.strategy import make_strategy
+from ragan_tf.training.distributed_loop import fit_in_loop
+from ragan_tf.training.strategy import is_multi_worker, make_strategy, worker_role
 
 NUM_SAMPLE_FACES = 6
 SAMPLE_CANDIDATES = 512
@@ -120,6 +127,12 @@ def train(config, verbose="auto", extra_callbacks=()):
     run_dir = Path(config.runtime.run_dir)
     backup = RunBackup(run_dir / "backup")
     _check_run_dir(run_dir, backup, config)
+    # First TensorFlow work of the process: a multi-worker strategy must exist before any other.
+    strategy = make_strategy(config.runtime)
+    role = worker_role(strategy)
+    # The chief writes the run folder; other workers write the same files to a scratch folder.
+    write_dir = role.write_dir(run_dir)
+    writes = backup if role.is_chief else RunBackup(write_dir / "backup")
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.runtime.seed)
@@ -128,16 +141,21 @@ def train(config, verbose="auto", extra_callbacks=()):
     training = config.training
     steps = steps_per_epoch(config)  # reads (and for the synthetic data, builds) the dataset
     grid_batch = sample_batch(config)
-    evaluation = evaluation_callbacks(config, run_dir)
+    evaluation = evaluation_callbacks(config, write_dir)
 
-    strategy = make_strategy(config.runtime)
     keras.utils.set_random_seed(config.runtime.seed)  # the same weights whether the data was built just now or not
     model = build_training_model(config, strategy)
-    state = backup.restore(model)
+    state = backup.restore(model, read_only=not role.is_chief)
     initial_epoch = state.epoch if state else 0
-    save_config(config, run_dir / "config.yaml")
-    write_provenance(config, run_dir)
-    _keep_history(run_dir / "history.csv", initial_epoch)
+    if role.is_chief:
+        save_config(config, run_dir / "config.yaml")
+        write_provenance(config, run_dir)
+        _keep_history(run_dir / "history.csv", initial_epoch)
+    else:
+        verbose = 0  # the chief reports progress
+    if role.count > 1:
+        print(f"Worker {role.index} of {role.count}{' (chief)' if role.is_chief else ''}: "
+              f"{strategy.num_replicas_in_sync} replicas, global batch {training.batch_size}.", flush=True)
     if state is None:
         print(f"Starting a new run (no backup in {backup.directory}).", flush=True)
     else:
@@ -145,32 +163,32 @@ def train(config, verbose="auto", extra_callbacks=()):
               f"training step {state.step}.", flush=True)
 
     train_data = training_dataset(config, strategy, initial_epoch, steps)
-    validation_data = validation_dataset(config, strategy)
-    guard = NumericGuard(backup, training.on_nan, training.nan_lr_factor, training.max_rollbacks,
+    validation_steps = training.validation_steps
+    if validation_steps is None and is_multi_worker(strategy):  # the loop needs a count (fit reads to the end)
+        validation_steps = max(1, count_examples(config.data, "test") // training.batch_size)
+    validation_data = validation_dataset(config, strategy, validation_steps)
+    guard = NumericGuard(writes, training.on_nan, training.nan_lr_factor, training.max_rollbacks,
                          rollbacks=state.rollbacks if state else 0)
     callbacks = [
         guard,
-        BackupWriter(backup, guard, initial_epoch),
+        BackupWriter(writes, guard, initial_epoch),
         *family.callbacks(config),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=max(1, training.sample_every_steps // 10)),
-        GridWriter(grid_batch, get_scheme(config.data.age_groups).labels, run_dir,
+        keras.callbacks.CSVLogger(str(write_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(write_dir / "logs"), update_freq=max(1, training.sample_every_steps // 10)),
+        GridWriter(grid_batch, get_scheme(config.data.age_groups).labels, write_dir,
                    every_steps=training.sample_every_steps, seed=config.runtime.seed),
         *evaluation,
         *extra_callbacks,
     ]
-    print(f"Training {family.name} ({family.paper}) for {training.epochs} epochs of {steps} steps.", flush=True)
-    history = model.fit(
-        train_data,
-        epochs=training.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps,
-        validation_data=validation_data,
-        validation_steps=training.validation_steps,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipeline shuffles
-    )
+    print(f"Training {family.name} ({family.paper}) for {training.epochs} epochs of {steps} steps"
+          f"{' on ' + str(role.count) + ' workers' if role.count > 1 else ''}.", flush=True)
+    loop = dict(epochs=training.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                validation_data=validation_data, validation_steps=validation_steps, callbacks=callbacks,
+                verbose=verbose)
+    if is_multi_worker(strategy):  # Keras fit fails there (keras-team/keras#20585): the same steps, our loop
+        history = fit_in_loop(model, strategy, train_data, **loop)
+    else:
+        history = model.fit(train_data, shuffle=False, **loop)  # the tf.data pipeline shuffles
     if guard.failure is not None:
         kept = backup.epochs()
         advice = "training.learning_rate" + (", or set training.on_nan=rollback," if training.on_nan == "stop" else "")
@@ -179,7 +197,10 @@ def train(config, verbose="auto", extra_callbacks=()):
             f"the last good backup (epoch {kept[0] if kept else 0}) is kept in {backup.directory}. Lower "
             f"{advice} and run the same command again."
         )
-    _save_final(model, run_dir)
+    _save_final(model, write_dir)
+    if not role.is_chief:
+        shutil.rmtree(write_dir, ignore_errors=True)
+        return model, history
     from ragan_tf.visualization import save_loss_curves
 
     save_loss_curves(run_dir / "history.csv", run_dir / "loss_curves.png", title=f"{config.name} ({family.name})")
@@ -195,12 +216,13 @@ def training_dataset(config, strategy, start_epoch, steps):
     return make_dataset(config.data, "train", config.training.batch_size, True, **kwargs)
 
 
-def validation_dataset(config, strategy):
-    """The same `training.validation_steps` test batches every epoch (all test batches when None).
+def validation_dataset(config, strategy, steps=None):
+    """The same `steps` test batches every epoch (default `training.validation_steps`; all test
+    batches when None).
 
     Keras keeps one validation iterator across epochs when `validation_steps` is set, so those
     batches are repeated: every epoch reads one cycle of them."""
-    steps = config.training.validation_steps
+    steps = config.training.validation_steps if steps is None else steps
 
     def batches(input_context=None):
         dataset = make_dataset(config.data, "test", config.training.batch_size, False, input_context=input_context,
