@@ -47,3 +47,16 @@ def test_one_process_is_its_own_chief_and_writes_the_run_folder(tmp_path):
     scratch = WorkerRole(index=1, count=2, is_chief=False).write_dir(tmp_path)
     assert scratch.is_dir() and tmp_path not in scratch.parents
     scratch.rmdir()
+
+
+def test_a_global_batch_that_does_not_divide_by_the_replicas_is_refused_before_training(tmp_path):
+    from ragan_tf.config import load_config
+    from ragan_tf.training.train import train
+    from tests.conftest import TINY_PIPELINE
+
+    config = load_config(TINY_PIPELINE, ["runtime.strategy=mirrored", "training.batch_size=3",
+                                         f"runtime.run_dir={tmp_path / 'run'}", f"data.data_dir={tmp_path / 'tfds'}"])
+    with pytest.raises(ConfigError, match=r"training.batch_size=3 is the global batch and must divide by the 2 "
+                                          r"replicas of runtime.strategy=mirrored\.$"):
+        train(config)
+    assert not (tmp_path / "run" / "backup").exists()

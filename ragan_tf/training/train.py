@@ -130,6 +130,10 @@ def train(config, verbose="auto", extra_callbacks=()):
     # First TensorFlow work of the process: a multi-worker strategy must exist before any other.
     strategy = make_strategy(config.runtime)
     role = worker_role(strategy)
+    replicas = strategy.num_replicas_in_sync
+    if config.training.batch_size % replicas:
+        raise ConfigError(f"training.batch_size={config.training.batch_size} is the global batch and must divide "
+                          f"by the {replicas} replicas of runtime.strategy={config.runtime.strategy}.")
     # The chief writes the run folder; other workers write the same files to a scratch folder.
     write_dir = role.write_dir(run_dir)
     writes = backup if role.is_chief else RunBackup(write_dir / "backup")
