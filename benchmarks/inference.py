@@ -283,11 +283,11 @@ def generator_flops(generator, size):
     return encoder, whole - encoder
 
 
-def measured_peak(repeats=5):
-    """`(GFLOP/s, which)`: the best of a square float32 matmul and a 3x3 convolution at every core."""
+def measured_peak(repeats=5, dtype=tf.float32):
+    """`(GFLOP/s, which)`: the best of a square matmul and a 3x3 convolution in `dtype` at every core."""
     rng = tf.random.Generator.from_seed(0)
-    a, b = rng.normal((4096, 4096)), rng.normal((4096, 4096))
-    x, w = rng.normal((4, 64, 64, 256)), rng.normal((3, 3, 256, 256))
+    a, b = rng.normal((4096, 4096), dtype=dtype), rng.normal((4096, 4096), dtype=dtype)
+    x, w = rng.normal((4, 64, 64, 256), dtype=dtype), rng.normal((3, 3, 256, 256), dtype=dtype)
     candidates = {
         "4096^2 matmul": (tf.function(lambda: tf.reduce_sum(tf.matmul(a, b))), 2 * 4096**3),
         "3x3 conv 4x64x64x256->256": (tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, w, 1, "SAME"))),
