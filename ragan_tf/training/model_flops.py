@@ -28,7 +28,11 @@ import math
 
 import keras
 import tensorflow as tf
-from tensorflow.python.eager import record  # the one public-in-practice test of "a tape records this"
+
+try:  # TensorFlow has no public "does a tape record this tensor" test; this is the one its tapes use
+    from tensorflow.python.eager.record import should_record_backprop
+except ImportError:  # older layout
+    from tensorflow.python.eager.tape import should_record_backprop
 
 COUNTED_LAYERS = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
 
@@ -68,7 +72,7 @@ class FlopCount:
     def add(self, layer, inputs, outputs):
         flops = layer_forward_flops(layer, inputs, outputs)
         self.forward += flops
-        if record.should_record_backprop([outputs]):
+        if should_record_backprop([outputs]):
             self.backward += 2 * flops
         name = type(layer).__name__
         self.calls[name] = self.calls.get(name, 0) + 1
