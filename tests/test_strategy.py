@@ -2,8 +2,9 @@ import json
 
 import pytest
 import tensorflow as tf
+from conftest import TINY_PIPELINE
 
-from ragan_tf.config import ConfigError, RuntimeConfig
+from ragan_tf.config import ConfigError, RuntimeConfig, load_config
 from ragan_tf.training.strategy import WorkerRole, cluster_spec_from_environment, make_strategy, worker_role
 
 
@@ -50,9 +51,7 @@ def test_one_process_is_its_own_chief_and_writes_the_run_folder(tmp_path):
 
 
 def test_a_global_batch_that_does_not_divide_by_the_replicas_is_refused_before_training(tmp_path):
-    from ragan_tf.config import load_config
     from ragan_tf.training.train import train
-    from tests.conftest import TINY_PIPELINE
 
     config = load_config(TINY_PIPELINE, ["runtime.strategy=mirrored", "training.batch_size=3",
                                          f"runtime.run_dir={tmp_path / 'run'}", f"data.data_dir={tmp_path / 'tfds'}"])

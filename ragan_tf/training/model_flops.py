@@ -23,6 +23,7 @@ optimizer takes (D inside the generator update needs only its input gradient,
 tables) are not counted.
 """
 
+import collections
 import contextlib
 import math
 
@@ -63,7 +64,7 @@ class FlopCount:
     def __init__(self):
         self.forward = 0
         self.backward = 0
-        self.calls = {}
+        self.calls = collections.Counter()
 
     @property
     def total(self):
@@ -74,16 +75,14 @@ class FlopCount:
         self.forward += flops
         if should_record_backprop([outputs]):
             self.backward += 2 * flops
-        name = type(layer).__name__
-        self.calls[name] = self.calls.get(name, 0) + 1
+        self.calls[type(layer).__name__] += 1
 
 
 @contextlib.contextmanager
 def counting_flops():
     """Within the block, every eager call of a counted layer adds to the yielded `FlopCount`."""
     count = FlopCount()
-    originals = {cls: cls.call for cls in COUNTED_LAYERS}
-    own = {cls for cls in COUNTED_LAYERS if "call" in vars(cls)}  # Conv2D's call is BaseConv's
+    own_calls = {cls: vars(cls).get("call") for cls in COUNTED_LAYERS}  # None: inherited (Conv2D's is BaseConv's)
 
     def counted(original):
         # A subclass that overrides `call` reaches this through super(): each layer call counts once.
@@ -94,15 +93,15 @@ def counting_flops():
         return call
 
     try:
-        for cls, original in originals.items():
-            cls.call = counted(original)
+        for cls in COUNTED_LAYERS:
+            cls.call = counted(own_calls[cls] or cls.call)
         yield count
     finally:
-        for cls, original in originals.items():
-            if cls in own:
-                cls.call = original
-            else:
+        for cls, own_call in own_calls.items():
+            if own_call is None:
                 del cls.call
+            else:
+                cls.call = own_call
 
 
 def train_step_flops(model, batch):
@@ -112,7 +111,7 @@ def train_step_flops(model, batch):
         model: a built, compiled training model of any family.
         batch: the step's input, a dict of tensors or arrays as the dataset yields it.
     """
-    batch = tf.nest.map_structure(tf.convert_to_tensor, batch)  # as a dataset yields it
+    batch = tf.nest.map_structure(tf.convert_to_tensor, batch)
     with counting_flops() as count:
         model.train_step(batch)
     return count
